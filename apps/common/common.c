@@ -1,0 +1,2 @@
+/* placeholder: image writing, drawing and fonts land here */
+#include "vkdetr.h"

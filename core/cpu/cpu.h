@@ -1,0 +1,45 @@
+/* CPU kernels. Every op has a reference kernel (ref_*.c), written to be obviously right, and
+ * may have a fast kernel (fast_*.c) with the same signature; the op tests compare the two.
+ *
+ * A kernel computes dst from dst->src[i]->data (host pointers set by the executor; views
+ * already resolved) into dst->data. It may split work over ctx->pool and use ctx->scratch,
+ * which holds at least what its scratch function asked for. */
+#ifndef VD_CPU_H
+#define VD_CPU_H
+
+#include "core/graph.h"
+#include "core/pool.h"
+
+typedef struct vd_cpu_ctx {
+    vd_pool *pool;  /* may be NULL: run inline */
+    int n_threads;  /* vd_pool_threads(pool) */
+    void *scratch;  /* 64-byte aligned */
+    size_t scratch_size;
+} vd_cpu_ctx;
+
+typedef void (*vd_cpu_kernel)(const vd_cpu_ctx *ctx, vd_tensor *dst);
+/* Scratch bytes the kernel needs for dst with n_threads threads. */
+typedef size_t (*vd_cpu_scratch_fn)(const vd_tensor *dst, int n_threads);
+
+typedef struct vd_cpu_op {
+    vd_cpu_kernel run;
+    vd_cpu_scratch_fn scratch; /* NULL: none */
+} vd_cpu_op;
+
+/* Indexed by vd_op. Every entry of the reference table but LEAF and VIEW is set; entries of
+ * the fast table may be empty, and the executor then uses the reference. */
+extern const vd_cpu_op vd_cpu_ref_ops[VD_OP_COUNT];
+extern const vd_cpu_op vd_cpu_fast_ops[VD_OP_COUNT];
+
+/* Which table the executor uses: 1 (default) fast where available, 0 reference only.
+ * VKDETR_CPU_REFERENCE=1 in the environment selects the reference kernels (read once in
+ * model config). */
+typedef enum vd_cpu_kernels { VD_CPU_REFERENCE = 0, VD_CPU_FAST = 1 } vd_cpu_kernels;
+
+/* Runs one node with the given table (for tests): allocates scratch itself. */
+vkdetr_status vd_cpu_run_node(const vd_cpu_op *table, vd_pool *pool, vd_tensor *dst);
+
+/* Scalar helpers shared by kernels. */
+float vd_act_apply(vd_act act, float x);
+
+#endif
