@@ -190,6 +190,9 @@ typedef struct vkdetr_session_params {
     float threshold;      /* keep detections with score > threshold; default 0.5 */
     int max_detections;   /* at most this many per image, best first; default 300 */
     int masks;            /* 1: compute instance masks when the model has them (default 1) */
+    int stages;           /* 1: keep every stage's output for vkdetr_session_output (debugging,
+                             parity checks; costs memory). Default 0 */
+    int profile;          /* 1: time every op (vkdetr_session_profile). Default 0 */
 } vkdetr_session_params;
 
 VKDETR_API vkdetr_session_params vkdetr_session_default_params(void);
@@ -226,6 +229,15 @@ typedef struct vkdetr_image {
     vkdetr_pixel_format format;
 } vkdetr_image;
 
+/* Decodes an image file to 8-bit RGB the way the library's detect_file does (JPEG, PNG, BMP,
+ * GIF first frame, TGA, PNM; 16-bit and gray/alpha converted to RGB as PIL's convert("RGB");
+ * JPEG EXIF orientation applied). On success out->data is owned by the caller: release it
+ * with vkdetr_image_free. */
+VKDETR_API vkdetr_status vkdetr_image_load(const char *path, vkdetr_image *out);
+
+/* Releases the pixels of an image from vkdetr_image_load and clears *image. Accepts NULL. */
+VKDETR_API void vkdetr_image_free(vkdetr_image *image);
+
 typedef struct vkdetr_mask {
     int width;     /* the original image size */
     int height;
@@ -260,6 +272,62 @@ VKDETR_API vkdetr_status vkdetr_session_detect_file(vkdetr_session *session, con
 
 /* Accepts NULL. */
 VKDETR_API void vkdetr_result_free(vkdetr_result *result);
+
+/* ---- lower level: the network on given pixel values, outputs and profiles ---------------- */
+
+/* Runs the network on pixel values that are already preprocessed: pixels is [3, height, width]
+ * float32 (CHW, what the checkpoint's image processor produces), height and width equal to
+ * the session's input size. The outputs are then read with vkdetr_session_output. */
+VKDETR_API vkdetr_status vkdetr_session_forward(vkdetr_session *session, const float *pixels,
+                                                int width, int height);
+
+typedef enum vkdetr_dtype { VKDETR_DTYPE_F32 = 0, VKDETR_DTYPE_I32 = 1 } vkdetr_dtype;
+
+typedef struct vkdetr_tensor {
+    const char *name;    /* "logits", "pred_boxes", and with stages=1 the intermediates, named
+                            as the fixture script tools/gen_rtdetr_fixtures.py names them */
+    vkdetr_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    const void *data;    /* borrowed: valid until the next call on the session */
+} vkdetr_tensor;
+
+/* Number of outputs of the last forward or detect call (0 before the first). */
+VKDETR_API int vkdetr_session_output_count(const vkdetr_session *session);
+
+/* Output i (0 <= i < count) of the last forward or detect call. */
+VKDETR_API vkdetr_status vkdetr_session_output(vkdetr_session *session, int i,
+                                               vkdetr_tensor *out);
+
+typedef enum vkdetr_stage {
+    VKDETR_STAGE_PREPROCESS = 0, /* decode excluded: resize and rescale */
+    VKDETR_STAGE_BACKBONE = 1,
+    VKDETR_STAGE_ENCODER = 2,    /* neck: hybrid encoder / projector */
+    VKDETR_STAGE_DECODER = 3,    /* query selection, decoder layers, heads */
+    VKDETR_STAGE_POSTPROCESS = 4,
+    VKDETR_STAGE_COUNT = 5
+} vkdetr_stage;
+
+typedef struct vkdetr_op_profile {
+    const char *op;      /* "conv2d", "linear", "msda", ... */
+    int count;           /* nodes of this type */
+    double ms;           /* time of all of them in the last run */
+    double gflop;        /* arithmetic of all of them (multiply-add = 2) */
+} vkdetr_op_profile;
+
+typedef struct vkdetr_profile {
+    double stage_ms[VKDETR_STAGE_COUNT];
+    double total_ms;
+    int n_ops;                    /* entries in ops */
+    const vkdetr_op_profile *ops; /* per op type, borrowed until the next call on the session */
+    int submits;                  /* Vulkan command-buffer submissions in the last run */
+    int host_syncs;               /* Vulkan host waits in the last run */
+    int64_t peak_rss_kb;          /* the process's peak resident set size so far */
+} vkdetr_profile;
+
+/* Timings of the last run. Per-op times need the session's profile parameter set; stage
+ * times are always measured (stage boundaries only). */
+VKDETR_API vkdetr_status vkdetr_session_profile(vkdetr_session *session, vkdetr_profile *out);
 
 #ifdef __cplusplus
 }
