@@ -180,6 +180,31 @@ VKDETR_API vkdetr_status vkdetr_model_get_info(const vkdetr_model *model, vkdetr
  * from the model. */
 VKDETR_API const char *vkdetr_model_class_name(const vkdetr_model *model, int class_id);
 
+/* ---- devices -------------------------------------------------------------------------- */
+
+typedef enum vkdetr_device_type {
+    VKDETR_DEVICE_OTHER = 0,
+    VKDETR_DEVICE_INTEGRATED_GPU = 1,
+    VKDETR_DEVICE_DISCRETE_GPU = 2,
+    VKDETR_DEVICE_VIRTUAL_GPU = 3,
+    VKDETR_DEVICE_CPU = 4 /* a software rasteriser such as lavapipe (llvmpipe) */
+} vkdetr_device_type;
+
+typedef struct vkdetr_device_info {
+    char name[256];             /* VkPhysicalDeviceProperties.deviceName */
+    vkdetr_device_type type;
+    uint64_t memory_bytes;      /* size of the largest device-local memory heap */
+    int fp16;                   /* 1 when fp16 storage and arithmetic are supported */
+    int usable;                 /* 1 when vkdetr can run on it */
+} vkdetr_device_info;
+
+/* Lists the Vulkan devices in the order of the index accepted by vkdetr_model_params.device.
+ * Writes at most capacity entries to out (out may be NULL when capacity is 0) and sets *count
+ * to the number of devices, so a caller may ask for the count first. A build without Vulkan,
+ * or a machine without a Vulkan loader or driver, has 0 devices and returns VKDETR_OK.
+ * Thread-safe. */
+VKDETR_API vkdetr_status vkdetr_device_list(vkdetr_device_info *out, int capacity, int *count);
+
 /* ---- sessions ------------------------------------------------------------------------- */
 
 typedef struct vkdetr_session_params {
