@@ -1,0 +1,306 @@
+/* The public API: sessions, detection, raw forward passes, outputs and profiles. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "core/image.h"
+#include "core/ops.h"
+#include "model/model.h"
+#include "postprocess/detect.h"
+
+typedef struct output_slot {
+    vd_tensor *t;     /* a named graph output */
+    void *host;       /* its copy after the last run, read lazily */
+    int fresh;        /* host holds the last run's values */
+} output_slot;
+
+struct vkdetr_session {
+    vkdetr_model *model;
+    vkdetr_session_params params;
+    int width, height;       /* network input */
+    vd_graph *g;
+    vd_exec *ex;
+    vd_net_io io;
+    float *pixels;           /* (3, height, width) */
+    void *pre_scratch;
+    size_t pre_scratch_size;
+    output_slot *outputs;
+    int n_outputs;
+    int have_run;
+    /* profiling */
+    double *node_ms;
+    double stage_ms[VKDETR_STAGE_COUNT];
+    double total_ms;
+    vkdetr_op_profile ops[VD_OP_COUNT];
+    int n_ops;
+    int submits, host_syncs;
+    char last_error[1024];
+};
+
+/* Records the thread's last error as the session's and returns status. */
+static vkdetr_status fail(vkdetr_session *s, vkdetr_status status) {
+    if (s) snprintf(s->last_error, sizeof s->last_error, "%s", vkdetr_last_error());
+    return status;
+}
+
+VKDETR_API vkdetr_session_params vkdetr_session_default_params(void) {
+    vkdetr_session_params p;
+    memset(&p, 0, sizeof p);
+    p.threshold = 0.5f;
+    p.max_detections = 300;
+    p.masks = 1;
+    return p;
+}
+
+VKDETR_API void vkdetr_session_free(vkdetr_session *s) {
+    if (!s) return;
+    if (s->ex) s->model->backend->iface->exec_free(s->ex);
+    vd_graph_free(s->g);
+    for (int i = 0; i < s->n_outputs; i++) vd_free(s->outputs[i].host);
+    vd_free(s->outputs);
+    vd_free(s->pixels);
+    vd_free(s->pre_scratch);
+    vd_free(s->node_ms);
+    vd_free(s);
+}
+
+VKDETR_API vkdetr_status vkdetr_session_create(vkdetr_model *model,
+                                               const vkdetr_session_params *params,
+                                               vkdetr_session **out) {
+    if (!out) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_create: out is NULL");
+    *out = NULL;
+    if (!model) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_create: model is NULL");
+    vkdetr_session *s = vd_calloc(1, sizeof *s);
+    if (!s) return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory");
+    s->model = model;
+    s->params = params ? *params : vkdetr_session_default_params();
+    s->width = s->params.input_width > 0 ? s->params.input_width : model->pre.width;
+    s->height = s->params.input_height > 0 ? s->params.input_height : model->pre.height;
+    int mult = model->info.size_multiple;
+    vkdetr_status st;
+    if (s->width < mult || s->height < mult || s->width % mult || s->height % mult ||
+        s->width > 8192 || s->height > 8192) {
+        st = vd_error(VKDETR_ERR_INVALID_ARG, "input size %dx%d: width and height must be "
+                      "multiples of %d between %d and 8192", s->width, s->height, mult, mult);
+        goto fail;
+    }
+    if (s->params.max_detections < 0) s->params.max_detections = 0;
+    s->g = vd_graph_create();
+    if (!s->g) goto oom;
+    model->family->build(model->fm, s->g, s->width, s->height, s->params.stages, &s->io);
+    if ((st = s->g->status)) goto fail;
+    if ((st = model->backend->iface->exec_create(model->backend, s->g, s->params.n_threads, &s->ex)))
+        goto fail;
+    s->pixels = vd_malloc((size_t)3 * s->width * s->height * sizeof *s->pixels);
+    s->node_ms = vd_calloc((size_t)s->g->n_nodes, sizeof *s->node_ms);
+    if (!s->pixels || !s->node_ms) goto oom;
+    for (int i = 0; i < s->g->n_nodes; i++) {
+        vd_tensor *t = s->g->nodes[i];
+        if (!(t->flags & VD_TENSOR_OUTPUT) || !t->name) continue;
+        output_slot *o = vd_realloc(s->outputs, (size_t)(s->n_outputs + 1) * sizeof *o);
+        if (!o) goto oom;
+        s->outputs = o;
+        o = &s->outputs[s->n_outputs++];
+        o->t = t;
+        o->fresh = 0;
+        o->host = vd_malloc(vd_nbytes(t));
+        if (!o->host) goto oom;
+    }
+    *out = s;
+    return VKDETR_OK;
+oom:
+    st = vd_error(VKDETR_ERR_NO_MEMORY, "out of memory creating a session");
+fail:
+    vkdetr_session_free(s);
+    return st;
+}
+
+VKDETR_API const char *vkdetr_session_last_error(const vkdetr_session *s) {
+    return s ? s->last_error : "no session";
+}
+
+/* Aggregates the per-node times of the last run into stages and op types. */
+static void collect_profile(vkdetr_session *s) {
+    memset(s->stage_ms + 1, 0, sizeof s->stage_ms - sizeof s->stage_ms[0]);
+    memset(s->ops, 0, sizeof s->ops);
+    int slot[VD_OP_COUNT];
+    for (int i = 0; i < VD_OP_COUNT; i++) slot[i] = -1;
+    s->n_ops = 0;
+    for (int i = 0; i < s->g->n_nodes; i++) {
+        const vd_tensor *t = s->g->nodes[i];
+        if (t->op == VD_OP_LEAF || t->op == VD_OP_VIEW) continue;
+        if (t->stage > 0 && t->stage < VKDETR_STAGE_COUNT) s->stage_ms[t->stage] += s->node_ms[i];
+        if (slot[t->op] < 0) {
+            slot[t->op] = s->n_ops++;
+            s->ops[slot[t->op]].op = vd_op_name(t->op);
+        }
+        vkdetr_op_profile *p = &s->ops[slot[t->op]];
+        p->count++;
+        p->ms += s->node_ms[i];
+        p->gflop += vd_op_flops(t) * 1e-9;
+    }
+}
+
+/* Runs the graph on s->pixels. */
+static vkdetr_status run(vkdetr_session *s) {
+    const vd_backend_iface *be = s->model->backend->iface;
+    vd_profile prof = {.n_nodes = s->g->n_nodes, .node_ms = s->node_ms};
+    vkdetr_status st = be->write(s->ex, s->io.pixels, s->pixels);
+    if (!st) st = be->run(s->ex, &prof);
+    if (st) return st;
+    s->total_ms = prof.total_ms;
+    s->submits = prof.submits;
+    s->host_syncs = prof.host_syncs;
+    for (int i = 0; i < s->n_outputs; i++) s->outputs[i].fresh = 0;
+    s->have_run = 1;
+    collect_profile(s);
+    return VKDETR_OK;
+}
+
+static const void *output_data(vkdetr_session *s, const vd_tensor *t) {
+    for (int i = 0; i < s->n_outputs; i++) {
+        output_slot *o = &s->outputs[i];
+        if (o->t != t) continue;
+        if (!o->fresh) {
+            if (s->model->backend->iface->read(s->ex, t, o->host)) return NULL;
+            o->fresh = 1;
+        }
+        return o->host;
+    }
+    return NULL;
+}
+
+VKDETR_API vkdetr_status vkdetr_session_forward(vkdetr_session *s, const float *pixels, int width,
+                                                int height) {
+    if (!s) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_forward: session is NULL");
+    s->last_error[0] = 0;
+    if (!pixels)
+        return fail(s, vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_forward: pixels is NULL"));
+    if (width != s->width || height != s->height)
+        return fail(s, vd_error(VKDETR_ERR_SHAPE, "pixel values are %dx%d but the session's input "
+                                "size is %dx%d", width, height, s->width, s->height));
+    memcpy(s->pixels, pixels, (size_t)3 * width * height * sizeof *pixels);
+    s->stage_ms[VKDETR_STAGE_PREPROCESS] = 0;
+    vkdetr_status st = run(s);
+    return st ? fail(s, st) : VKDETR_OK;
+}
+
+/* Preprocesses, runs and decodes; src borrowed. */
+static vkdetr_status detect(vkdetr_session *s, const vd_preprocess_src *src, double t0,
+                            vkdetr_result **out) {
+    const vkdetr_model *m = s->model;
+    size_t need = vd_preprocess_scratch_size(&m->pre, src, s->width, s->height);
+    if (need == SIZE_MAX)
+        return vd_error(VKDETR_ERR_INVALID_ARG, "image of %dx%d cannot be preprocessed",
+                        src->raster.width, src->raster.height);
+    if (need > s->pre_scratch_size) { /* grows only for a larger image than any before */
+        void *p = vd_realloc(s->pre_scratch, need);
+        if (!p) return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory");
+        s->pre_scratch = p;
+        s->pre_scratch_size = need;
+    }
+    double tp = vd_time_ms();
+    vkdetr_status st = vd_preprocess_run(&m->pre, src, s->width, s->height, s->pixels,
+                                         s->pre_scratch, s->pre_scratch_size, NULL);
+    if (st) return st;
+    s->stage_ms[VKDETR_STAGE_PREPROCESS] = vd_time_ms() - tp;
+    if ((st = run(s))) return st;
+
+    double tpost = vd_time_ms();
+    const float *logits = output_data(s, s->io.logits), *boxes = output_data(s, s->io.boxes);
+    const int32_t *topk = output_data(s, s->io.topk);
+    if (!logits || !boxes || !topk) return vd_error(VKDETR_ERR_INTERNAL, "cannot read the outputs");
+    vkdetr_result *r = vd_calloc(1, sizeof *r);
+    int k = (int)s->io.topk->ne[0];
+    int cap = VD_MIN(k, s->params.max_detections);
+    if (!r || !(r->detections = vd_calloc((size_t)(cap > 0 ? cap : 1), sizeof *r->detections))) {
+        vd_free(r);
+        return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory");
+    }
+    vd_detect_input in = {logits, boxes, topk, (int)s->io.logits->ne[0], (int)s->io.logits->ne[1],
+                          k, src->raster.width, src->raster.height, s->params.threshold, cap};
+    r->count = vd_detect_decode(&in, r->detections);
+    for (int i = 0; i < r->count; i++)
+        r->detections[i].label = vkdetr_model_class_name(m, r->detections[i].class_id);
+    r->image_width = src->raster.width;
+    r->image_height = src->raster.height;
+    s->stage_ms[VKDETR_STAGE_POSTPROCESS] += vd_time_ms() - tpost;
+    r->time_ms = vd_time_ms() - t0;
+    *out = r;
+    return VKDETR_OK;
+}
+
+VKDETR_API vkdetr_status vkdetr_session_detect(vkdetr_session *s, const vkdetr_image *image,
+                                               vkdetr_result **out) {
+    if (!s) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_detect: session is NULL");
+    s->last_error[0] = 0;
+    if (!out || !image)
+        return fail(s, vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_detect: NULL argument"));
+    *out = NULL;
+    double t0 = vd_time_ms();
+    vd_preprocess_src src;
+    vkdetr_status st = vd_preprocess_src_pixels(image, &src);
+    if (!st) st = detect(s, &src, t0, out);
+    return st ? fail(s, st) : VKDETR_OK;
+}
+
+VKDETR_API vkdetr_status vkdetr_session_detect_file(vkdetr_session *s, const char *path,
+                                                    vkdetr_result **out) {
+    if (!s) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_detect_file: session is NULL");
+    s->last_error[0] = 0;
+    if (!out || !path)
+        return fail(s, vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_detect_file: NULL argument"));
+    *out = NULL;
+    double t0 = vd_time_ms();
+    vd_image img;
+    vkdetr_status st = vd_image_decode_file(path, &img);
+    if (!st) {
+        vd_preprocess_src src = vd_preprocess_src_image(&img);
+        st = detect(s, &src, t0, out);
+        vd_image_free(&img);
+    }
+    return st ? fail(s, st) : VKDETR_OK;
+}
+
+VKDETR_API void vkdetr_result_free(vkdetr_result *r) {
+    if (!r) return;
+    for (int i = 0; i < r->count; i++) vd_free(r->detections[i].mask.data);
+    vd_free(r->detections);
+    vd_free(r);
+}
+
+VKDETR_API int vkdetr_session_output_count(const vkdetr_session *s) {
+    return s && s->have_run ? s->n_outputs : 0;
+}
+
+VKDETR_API vkdetr_status vkdetr_session_output(vkdetr_session *s, int i, vkdetr_tensor *out) {
+    if (!s || !out) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_output: NULL argument");
+    if (!s->have_run || i < 0 || i >= s->n_outputs)
+        return fail(s, vd_error(VKDETR_ERR_INVALID_ARG, "output %d of %d", i,
+                                s->have_run ? s->n_outputs : 0));
+    const vd_tensor *t = s->outputs[i].t;
+    const void *data = output_data(s, t);
+    if (!data) return fail(s, vd_error(VKDETR_ERR_INTERNAL, "cannot read output %s", t->name));
+    memset(out, 0, sizeof *out);
+    out->name = t->name;
+    out->dtype = t->type == VD_I32 ? VKDETR_DTYPE_I32 : VKDETR_DTYPE_F32;
+    out->ndim = t->ndim;
+    for (int d = 0; d < t->ndim; d++) out->shape[d] = t->ne[d];
+    out->data = data;
+    return VKDETR_OK;
+}
+
+VKDETR_API vkdetr_status vkdetr_session_profile(vkdetr_session *s, vkdetr_profile *out) {
+    if (!s || !out) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_profile: NULL argument");
+    memset(out, 0, sizeof *out);
+    memcpy(out->stage_ms, s->stage_ms, sizeof out->stage_ms);
+    out->total_ms = s->total_ms + s->stage_ms[VKDETR_STAGE_PREPROCESS];
+    out->n_ops = s->n_ops;
+    out->ops = s->ops;
+    out->submits = s->submits;
+    out->host_syncs = s->host_syncs;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) out->peak_rss_kb = ru.ru_maxrss;
+    return VKDETR_OK;
+}
