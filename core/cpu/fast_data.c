@@ -1,0 +1,237 @@
+/* Fast data-movement kernels: pool2d, upsample, concat, permute (parallel, cache-blocked),
+ * and top-k by partial selection with a min-heap of 64-bit keys. */
+#include "core/cpu/kernels.h"
+
+/* ---- pool2d: one task per block of planes, PyTorch's windows as in the reference ---------- */
+
+typedef struct plane_job {
+    const vd_tensor *dst;
+    const float *x;
+    float *y;
+    int64_t planes;
+    int tasks;
+} plane_job;
+
+static void pool_plane(const vd_pool_params *p, const float *x, int64_t h, int64_t w, float *y,
+                       int64_t oh, int64_t ow) {
+    for (int64_t oy = 0; oy < oh; oy++) {
+        int64_t y0 = oy * p->stride_h - p->pad_h, y1 = VD_MIN(y0 + p->k_h, h + p->pad_h);
+        int64_t py = y1 - y0;
+        y0 = VD_MAX(y0, 0);
+        y1 = VD_MIN(y1, h);
+        for (int64_t ox = 0; ox < ow; ox++) {
+            int64_t x0 = ox * p->stride_w - p->pad_w, x1 = VD_MIN(x0 + p->k_w, w + p->pad_w);
+            int64_t px = x1 - x0;
+            x0 = VD_MAX(x0, 0);
+            x1 = VD_MIN(x1, w);
+            float acc;
+            if (p->kind == VD_POOL_MAX) {
+                acc = -INFINITY;
+                int nan = 0;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++) {
+                        float v = x[iy * w + ix];
+                        acc = v > acc ? v : acc;
+                        nan |= v != v;
+                    }
+                if (nan) acc = NAN;
+            } else {
+                acc = 0;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++) acc += x[iy * w + ix];
+                int64_t div = p->count_include_pad ? py * px : (y1 - y0) * (x1 - x0);
+                acc = div > 0 ? acc / (float)div : 0.0f;
+            }
+            y[oy * ow + ox] = acc;
+        }
+    }
+}
+
+static void pool_task(void *arg, int task, int thread) {
+    (void)thread;
+    const plane_job *j = arg;
+    const vd_tensor *dst = j->dst, *xt = dst->src[0];
+    int64_t h = xt->ne[2], w = xt->ne[3], oh = dst->ne[2], ow = dst->ne[3], b, e;
+    vd_cpu_range(j->planes, j->tasks, task, &b, &e);
+    for (int64_t pl = b; pl < e; pl++)
+        pool_plane(&dst->p.pool, j->x + pl * h * w, h, w, j->y + pl * oh * ow, oh, ow);
+}
+
+void vd_cpu_fast_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst) {
+    const vd_tensor *xt = dst->src[0];
+    plane_job j = {dst, xt->data, dst->data, xt->ne[0] * xt->ne[1], 1};
+    j.tasks = vd_cpu_tasks(ctx, j.planes, dst->ne[2] * dst->ne[3] * dst->p.pool.k_h *
+                                              dst->p.pool.k_w);
+    vd_pool_run(ctx->pool, j.tasks, pool_task, &j);
+}
+
+/* ---- upsample: each input row widened once, then copied f times ----------------------------- */
+
+static void upsample_task(void *arg, int task, int thread) {
+    (void)thread;
+    const plane_job *j = arg;
+    const vd_tensor *dst = j->dst, *xt = dst->src[0];
+    int64_t f = dst->p.upsample.factor, h = xt->ne[2], w = xt->ne[3], ow = dst->ne[3], b, e;
+    vd_cpu_range(j->planes * h, j->tasks, task, &b, &e); /* input rows of all planes */
+    for (int64_t r = b; r < e; r++) {
+        const float *xr = j->x + r * w;
+        float *yr = j->y + r * f * ow;
+        for (int64_t ix = 0; ix < w; ix++)
+            for (int64_t k = 0; k < f; k++) yr[ix * f + k] = xr[ix];
+        for (int64_t k = 1; k < f; k++) memcpy(yr + k * ow, yr, (size_t)ow * sizeof(float));
+    }
+}
+
+void vd_cpu_fast_upsample(const vd_cpu_ctx *ctx, vd_tensor *dst) {
+    const vd_tensor *xt = dst->src[0];
+    plane_job j = {dst, xt->data, dst->data, xt->ne[0] * xt->ne[1], 1};
+    j.tasks = vd_cpu_tasks(ctx, j.planes * xt->ne[2], dst->ne[3] * dst->p.upsample.factor);
+    vd_pool_run(ctx->pool, j.tasks, upsample_task, &j);
+}
+
+/* ---- concat: one memcpy per (outer index, source) ------------------------------------------ */
+
+typedef struct concat_job {
+    const vd_tensor *dst;
+    int64_t outer, inner;
+    int tasks;
+} concat_job;
+
+static void concat_task(void *arg, int task, int thread) {
+    (void)thread;
+    const concat_job *j = arg;
+    const vd_tensor *dst = j->dst;
+    int axis = dst->p.concat.axis, ns = dst->n_src;
+    int64_t row = dst->ne[axis] * j->inner, b, e;
+    vd_cpu_range(j->outer * ns, j->tasks, task, &b, &e);
+    for (int64_t u = b; u < e; u++) {
+        int64_t o = u / ns, s = u % ns, at = 0;
+        for (int64_t i = 0; i < s; i++) at += dst->src[i]->ne[axis] * j->inner;
+        int64_t n = dst->src[s]->ne[axis] * j->inner;
+        memcpy((uint32_t *)dst->data + o * row + at, (const uint32_t *)dst->src[s]->data + o * n,
+               (size_t)n * 4);
+    }
+}
+
+void vd_cpu_fast_concat(const vd_cpu_ctx *ctx, vd_tensor *dst) {
+    concat_job j = {dst, 0, 0, 1};
+    vd_cpu_split_axis(dst, dst->p.concat.axis, &j.outer, &j.inner);
+    int64_t units = j.outer * dst->n_src;
+    j.tasks = vd_cpu_tasks(ctx, units, vd_nelements(dst) / units / 4);
+    vd_pool_run(ctx->pool, j.tasks, concat_task, &j);
+}
+
+/* ---- permute: dst padded to 4 dims, walked in 32x32 tiles of its last two dims, so that
+ * reads and writes both stay within cache lines whichever of them is strided -------------- */
+
+#define PERM_TILE 32
+
+typedef struct perm_job {
+    const uint32_t *x;
+    uint32_t *y;
+    int64_t ne[VD_MAX_DIMS];   /* dst shape, padded */
+    int64_t xs[VD_MAX_DIMS];   /* stride in x of each dst dim */
+    int64_t tiles2, tiles3, units;
+    int tasks;
+} perm_job;
+
+static void perm_task(void *arg, int task, int thread) {
+    (void)thread;
+    const perm_job *j = arg;
+    int64_t b, e;
+    vd_cpu_range(j->units, j->tasks, task, &b, &e);
+    for (int64_t u = b; u < e; u++) {
+        int64_t t3 = u % j->tiles3, r = u / j->tiles3;
+        int64_t t2 = r % j->tiles2;
+        r /= j->tiles2;
+        int64_t i1 = r % j->ne[1], i0 = r / j->ne[1];
+        int64_t a2 = t2 * PERM_TILE, b2 = VD_MIN(a2 + PERM_TILE, j->ne[2]);
+        int64_t a3 = t3 * PERM_TILE, b3 = VD_MIN(a3 + PERM_TILE, j->ne[3]);
+        const uint32_t *xb = j->x + i0 * j->xs[0] + i1 * j->xs[1];
+        uint32_t *yb = j->y + (i0 * j->ne[1] + i1) * j->ne[2] * j->ne[3];
+        for (int64_t i2 = a2; i2 < b2; i2++)
+            for (int64_t i3 = a3; i3 < b3; i3++)
+                yb[i2 * j->ne[3] + i3] = xb[i2 * j->xs[2] + i3 * j->xs[3]];
+    }
+}
+
+void vd_cpu_fast_permute(const vd_cpu_ctx *ctx, vd_tensor *dst) {
+    const vd_tensor *xt = dst->src[0];
+    perm_job j;
+    memset(&j, 0, sizeof j);
+    j.x = xt->data;
+    j.y = dst->data;
+    int nd = xt->ndim, pad = VD_MAX_DIMS - nd;
+    int64_t stride[VD_MAX_DIMS], s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        stride[i] = s;
+        s *= xt->ne[i];
+    }
+    for (int i = 0; i < VD_MAX_DIMS; i++) j.ne[i] = 1;
+    for (int i = 0; i < nd; i++) {
+        j.ne[pad + i] = dst->ne[i];
+        j.xs[pad + i] = stride[dst->p.permute.perm[i]];
+    }
+    j.tiles2 = (j.ne[2] + PERM_TILE - 1) / PERM_TILE;
+    j.tiles3 = (j.ne[3] + PERM_TILE - 1) / PERM_TILE;
+    j.units = j.ne[0] * j.ne[1] * j.tiles2 * j.tiles3;
+    j.tasks = vd_cpu_tasks(ctx, j.units, PERM_TILE * PERM_TILE);
+    vd_pool_run(ctx->pool, j.tasks, perm_task, &j);
+}
+
+/* ---- top-k ----------------------------------------------------------------------------------
+ * Each element becomes a 64-bit key that orders like the reference's ranks_before: the high
+ * half maps the float to an unsigned integer in value order (NaN to 0, below -inf; -0 as +0),
+ * the low half is ~index, so equal values rank lower index first. A min-heap of the k best
+ * keys rejects most elements with one comparison against its root; the heap is then sorted. */
+
+static uint64_t topk_key(float v, int64_t i) {
+    uint32_t u;
+    if (v == 0.0f) v = 0.0f; /* -0 ranks as +0 */
+    memcpy(&u, &v, 4);
+    uint32_t k = v != v ? 0u : ((u & 0x80000000u) ? ~u : (u | 0x80000000u));
+    return (uint64_t)k << 32 | (uint32_t)~(uint32_t)i;
+}
+
+static void sift_down(uint64_t *h, int n, int i) {
+    uint64_t v = h[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (h[c] >= v) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = v;
+}
+
+size_t vd_cpu_fast_topk_scratch(const vd_tensor *dst, int n_threads) {
+    (void)n_threads;
+    return (size_t)dst->p.topk.k * sizeof(uint64_t);
+}
+
+void vd_cpu_fast_topk(const vd_cpu_ctx *ctx, vd_tensor *dst) {
+    const float *x = dst->src[0]->data;
+    int32_t *out = dst->data;
+    int64_t n = vd_nelements(dst->src[0]);
+    int k = dst->p.topk.k;
+    uint64_t *h = ctx->scratch; // (k) min-heap: h[0] is the worst of the best k so far
+    for (int i = 0; i < k; i++) h[i] = topk_key(x[i], i);
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(h, k, i);
+    for (int64_t i = k; i < n; i++) {
+        uint64_t key = topk_key(x[i], i);
+        if (key > h[0]) {
+            h[0] = key;
+            sift_down(h, k, 0);
+        }
+    }
+    /* heap sort: pop the smallest to the back, leaving the keys in descending order */
+    for (int m = k - 1; m > 0; m--) {
+        uint64_t t = h[0];
+        h[0] = h[m];
+        h[m] = t;
+        sift_down(h, m, 0);
+    }
+    for (int i = 0; i < k; i++) out[i] = (int32_t)~(uint32_t)h[i];
+}

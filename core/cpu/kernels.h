@@ -1,0 +1,147 @@
+/* Internal declarations of the CPU kernels (ref_*.c, fast_*.c) collected in kernels_table.c,
+ * and small helpers they share. Every kernel has the vd_cpu_kernel signature: it reads
+ * dst->src[i]->data and writes dst->data (see cpu.h). */
+#ifndef VD_CPU_KERNELS_H
+#define VD_CPU_KERNELS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/cpu/cpu.h"
+
+/* ---- reference kernels: single-threaded, plain loops, double accumulators ---------------- */
+void vd_cpu_ref_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_upsample(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_unary(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_binary(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_layer_norm(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_softmax(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_reduce_max(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_box_refine(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_concat(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_slice(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_permute(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_topk(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_gather(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_ref_attention(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_ref_attention_scratch(const vd_tensor *dst, int n_threads);
+void vd_cpu_ref_msda(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_ref_msda_scratch(const vd_tensor *dst, int n_threads);
+
+/* ---- fast kernels: split over ctx->pool, OpenBLAS single-threaded per task ---------------- */
+void vd_cpu_fast_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_fast_conv2d_scratch(const vd_tensor *dst, int n_threads);
+void vd_cpu_fast_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_upsample(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_unary(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_binary(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_layer_norm(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_softmax(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_reduce_max(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_box_refine(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_concat(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_permute(const vd_cpu_ctx *ctx, vd_tensor *dst);
+void vd_cpu_fast_topk(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_fast_topk_scratch(const vd_tensor *dst, int n_threads);
+void vd_cpu_fast_attention(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_fast_attention_scratch(const vd_tensor *dst, int n_threads);
+void vd_cpu_fast_msda(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_fast_msda_scratch(const vd_tensor *dst, int n_threads);
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* y[i] = act(y[i]) for n elements; the switch is outside the loops so relu vectorises. */
+void vd_cpu_act_row(vd_act act, float *y, int64_t n);
+
+/* Byte offsets into the per-thread slices of ctx->scratch: each slice is rounded up to 64. */
+static inline size_t vd_cpu_slice_bytes(size_t per_thread) { return (per_thread + 63) & ~(size_t)63; }
+
+static inline void *vd_cpu_thread_scratch(const vd_cpu_ctx *ctx, size_t per_thread, int thread) {
+    return (char *)ctx->scratch + vd_cpu_slice_bytes(per_thread) * (size_t)thread;
+}
+
+/* Elements before, along and after `axis` of t: t viewed as [outer, ne[axis], inner]. */
+static inline void vd_cpu_split_axis(const vd_tensor *t, int axis, int64_t *outer,
+                                     int64_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < axis; i++) *outer *= t->ne[i];
+    for (int i = axis + 1; i < t->ndim; i++) *inner *= t->ne[i];
+}
+
+/* Rows of the last dim: t viewed as [rows, ne[ndim-1]]. */
+static inline int64_t vd_cpu_rows(const vd_tensor *t) {
+    return vd_nelements(t) / t->ne[t->ndim - 1];
+}
+
+/* Splits n items into `parts` nearly equal ranges; range i is [*b, *e). */
+static inline void vd_cpu_range(int64_t n, int parts, int i, int64_t *b, int64_t *e) {
+    *b = n * i / parts;
+    *e = n * (i + 1) / parts;
+}
+
+/* Number of tasks for an elementwise job of n items costing about `cost` each: enough to
+ * spread over the threads, none smaller than about 16k units of work. */
+static inline int vd_cpu_tasks(const vd_cpu_ctx *ctx, int64_t n, int64_t cost) {
+    if (ctx->n_threads <= 1 || n <= 1) return 1;
+    int64_t work = n * (cost < 1 ? 1 : cost);
+    int64_t t = work / 16384;
+    int64_t max = (int64_t)ctx->n_threads * 4;
+    if (t > max) t = max;
+    if (t > n) t = n;
+    return t < 1 ? 1 : (int)t;
+}
+
+/* Bilinear sampling geometry of one MSDA point on an h x w map (align_corners false, zero
+ * padding): the four taps' row indices inside the level (-1 where outside) and weights. */
+typedef struct vd_cpu_taps {
+    int64_t idx[4]; /* (y0,x0), (y0,x1), (y1,x0), (y1,x1); -1 = outside, contributes 0 */
+    float w[4];
+} vd_cpu_taps;
+
+static inline void vd_cpu_bilinear_taps(float loc_x, float loc_y, int h, int w, vd_cpu_taps *t) {
+    float x = loc_x * (float)w - 0.5f, y = loc_y * (float)h - 0.5f;
+    for (int i = 0; i < 4; i++) {
+        t->idx[i] = -1;
+        t->w[i] = 0;
+    }
+    /* NaN and far-away points sample nothing (and never reach the int conversion) */
+    if (!(x > -1.0f && x < (float)w && y > -1.0f && y < (float)h)) return;
+    float fx0 = floorf(x), fy0 = floorf(y);
+    int x0 = (int)fx0, y0 = (int)fy0;
+    float ax = x - fx0, ay = y - fy0;
+    int xs[2] = {x0, x0 + 1}, ys[2] = {y0, y0 + 1};
+    float wx[2] = {1.0f - ax, ax}, wy[2] = {1.0f - ay, ay};
+    for (int j = 0; j < 2; j++)
+        for (int i = 0; i < 2; i++) {
+            if (xs[i] < 0 || xs[i] >= w || ys[j] < 0 || ys[j] >= h) continue;
+            t->idx[j * 2 + i] = (int64_t)ys[j] * w + xs[i];
+            t->w[j * 2 + i] = wx[i] * wy[j];
+        }
+}
+
+/* The sampling location of MSDA point k (global point index) of level l for one query/head. */
+static inline void vd_cpu_msda_loc(const vd_msda_params *p, const float *ref, const float *off,
+                                   const float *point_scale, int l, int k, float *lx,
+                                   float *ly) {
+    if (p->ref_dim == 4) {
+        *lx = ref[0] + off[0] * point_scale[k] * ref[2] * p->offset_scale;
+        *ly = ref[1] + off[1] * point_scale[k] * ref[3] * p->offset_scale;
+    } else {
+        *lx = ref[0] + off[0] / (float)p->w[l];
+        *ly = ref[1] + off[1] / (float)p->h[l];
+    }
+}
+
+/* Total points per head of an MSDA node. */
+static inline int vd_cpu_msda_points(const vd_msda_params *p) {
+    int lp = 0;
+    for (int l = 0; l < p->n_levels; l++) lp += p->points[l];
+    return lp;
+}
+
+#endif
