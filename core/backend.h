@@ -18,6 +18,9 @@ typedef struct vd_profile {
     double total_ms;
     int submits;        /* command-buffer submissions (Vulkan) */
     int host_syncs;     /* waits for the device (Vulkan) */
+    /* How node_ms was measured, static storage: "gpu timestamps", or a reason there are
+     * no per-node times ("none: the device has no timestamps"); NULL: host clock (CPU). */
+    const char *timing;
 } vd_profile;
 
 typedef struct vd_backend_iface {
@@ -43,5 +46,14 @@ struct vd_backend {
 /* The CPU backend; reference_only selects the reference kernels for every op. Returns NULL
  * when out of memory. */
 vd_backend *vd_cpu_backend_create(int reference_only);
+
+/* The Vulkan backend (core/vk/; only in builds with VKDETR_HAVE_VULKAN). device: an index
+ * or a case-insensitive name substring; NULL or "": the VKDETR_DEVICE environment variable,
+ * else the first discrete, integrated or virtual GPU (CPU implementations such as lavapipe
+ * only when named). precision: FP32; FP16 (fp16 storage, VKDETR_ERR_UNSUPPORTED on devices
+ * without 16-bit storage); AUTO (fp16 where available). Returns NULL with *st set and the
+ * message naming the devices found (VKDETR_ERR_BACKEND when none is usable). */
+vd_backend *vd_vk_backend_create(const char *device, vkdetr_precision precision,
+                                 vkdetr_status *st);
 
 #endif
