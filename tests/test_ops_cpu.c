@@ -14,7 +14,9 @@
  *   layer_norm            2e-5    2e-5    f32 two-pass statistics vs double
  *   softmax               1e-6    1e-5    expf and f32 sum vs double
  *   pool2d avg            1e-6    1e-5    f32 vs double window sums
- *   unary, box_refine     0       0       the same scalar code (vd_act_apply)
+ *   unary                 1e-7    1e-6    relu/gelu/inverse_sigmoid: same scalar code; silu,
+ *                                         sigmoid: vd_cpu_expf (~1.5 ulp) vs libm expf
+ *   box_refine            0       0       the same scalar code (vd_act_apply)
  *   binary, pool2d max,   exact           same float operation / data movement
  *   upsample, concat,
  *   slice, permute,
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu/kernels.h"
 #include "support/opcase.h"
 
 static vd_pool *pools[2]; /* 1 and 2 threads */
@@ -282,7 +285,7 @@ static void test_unary(void **state) {
             vd_tensor *x = vd_opcase_rand(g, &r, 2, NE(1, n), lo, hi);
             char what[96];
             snprintf(what, sizeof what, "unary %s n %lld", vd_act_name((vd_act)act), (long long)n);
-            CHECK_FAST(what, vd_op_unary(g, x, (vd_act)act), 0, 0);
+            CHECK_FAST(what, vd_op_unary(g, x, (vd_act)act), 1e-7, 1e-6);
             vd_graph_free(g);
         }
     }
@@ -320,6 +323,28 @@ static void test_unary(void **state) {
     assert_true(isnan(y[0]) && y[1] == 0.0f && y[2] == 200.0f && y[3] == FLT_MAX);
     free(y);
     vd_graph_free(g);
+}
+
+/* vd_cpu_expf, the vectorisable exp of the fast sigmoid/SiLU/softmax: <= 2 ulp inside
+ * [-87.33, 88], the bound's value outside, NaN kept */
+static void test_expf(void **state) {
+    (void)state;
+    double worst = 0;
+    float at = 0;
+    for (float x = -87.3f; x < 88.0f; x += 0.000917f) {
+        double e = exp((double)x), rel = fabs(vd_cpu_expf(x) - e) / e;
+        if (rel > worst) {
+            worst = rel;
+            at = x;
+        }
+    }
+    printf("  vd_cpu_expf: max rel error %.3g at %g\n", worst, at);
+    assert_true(worst < 2.5e-7);
+    assert_true(vd_cpu_expf(0.0f) == 1.0f);
+    assert_true(isnan(vd_cpu_expf(NAN)));
+    assert_true(vd_cpu_expf(-INFINITY) > 0 && vd_cpu_expf(-INFINITY) < 1.2e-38f);
+    assert_true(vd_cpu_expf(INFINITY) > 1.6e38f && isfinite(vd_cpu_expf(INFINITY)));
+    assert_true(fabs(vd_cpu_expf(88.0f) / exp(88.0) - 1) < 2.5e-7);
 }
 
 static void binary_case(int an, const int64_t *ane, int bn, const int64_t *bne, vd_binop op,
@@ -926,6 +951,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_sweep),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_unary),
+        cmocka_unit_test(test_expf),
         cmocka_unit_test(test_binary),
         cmocka_unit_test(test_box_refine),
         cmocka_unit_test(test_pool2d),

@@ -43,19 +43,6 @@ size_t vd_cpu_fast_attention_scratch(const vd_tensor *dst, int n_threads) {
     return vd_cpu_slice_bytes(j.scratch_per_thread) * (size_t)n_threads;
 }
 
-static void softmax_rows(float *s, int64_t rows, int64_t n) {
-    for (int64_t r = 0; r < rows; r++) {
-        float *x = s + r * n, mx = -INFINITY, sum = 0;
-        for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-        for (int64_t i = 0; i < n; i++) {
-            x[i] = expf(x[i] - mx);
-            sum += x[i];
-        }
-        float inv = 1.0f / sum;
-        for (int64_t i = 0; i < n; i++) x[i] *= inv;
-    }
-}
-
 static void attn_task(void *arg, int task, int thread) {
     const attn_job *j = arg;
     int64_t qt = task % j->q_tiles, bh = task / j->q_tiles;
@@ -69,7 +56,7 @@ static void attn_task(void *arg, int task, int thread) {
     float scale = (float)(1.0 / sqrt((double)j->dh));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)j->lk, (int)j->dh, scale, q,
                 (int)j->d, k, (int)j->d, 0.0f, s, (int)j->lk);
-    softmax_rows(s, nq, j->lk);
+    for (int64_t r = 0; r < nq; r++) vd_cpu_softmax_row(s + r * j->lk, s + r * j->lk, j->lk);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)j->dh, (int)j->lk, 1.0f,
                 s, (int)j->lk, v, (int)j->d, 0.0f, o, (int)j->d);
 }

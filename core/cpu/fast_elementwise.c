@@ -5,6 +5,26 @@
 
 #define LANES 8
 
+/* ---- activations -------------------------------------------------------------------------- */
+
+void vd_cpu_act_row(vd_act act, float *y, int64_t n) {
+    switch (act) {
+    case VD_ACT_NONE: return;
+    case VD_ACT_RELU:
+        for (int64_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+        return;
+    case VD_ACT_SILU:
+        for (int64_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + vd_cpu_expf(-y[i]));
+        return;
+    case VD_ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + vd_cpu_expf(-y[i]));
+        return;
+    default:
+        for (int64_t i = 0; i < n; i++) y[i] = vd_act_apply(act, y[i]);
+        return;
+    }
+}
+
 /* ---- unary ------------------------------------------------------------------------------- */
 
 typedef struct ew_job {
@@ -20,19 +40,17 @@ static void unary_task(void *arg, int task, int thread) {
     const ew_job *j = arg;
     int64_t b, e;
     vd_cpu_range(j->n, j->tasks, task, &b, &e);
-    const float *x = j->a + b;
-    float *y = j->y + b;
-    int64_t n = e - b;
-    if (j->act == VD_ACT_RELU) {
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
-    } else {
-        for (int64_t i = 0; i < n; i++) y[i] = vd_act_apply(j->act, x[i]);
+    /* blocks that stay in L1 between the copy and the activation */
+    for (int64_t i = b; i < e; i += 2048) {
+        int64_t n = VD_MIN(2048, e - i);
+        memcpy(j->y + i, j->a + i, (size_t)n * sizeof(float));
+        vd_cpu_act_row(j->act, j->y + i, n);
     }
 }
 
 void vd_cpu_fast_unary(const vd_cpu_ctx *ctx, vd_tensor *dst) {
     ew_job j = {dst->src[0]->data, NULL, dst->data, vd_nelements(dst), 1, dst->p.unary.act};
-    j.tasks = vd_cpu_tasks(ctx, j.n, j.act == VD_ACT_RELU ? 1 : 8);
+    j.tasks = vd_cpu_tasks(ctx, j.n, j.act <= VD_ACT_RELU ? 1 : 8);
     vd_pool_run(ctx->pool, j.tasks, unary_task, &j);
 }
 
@@ -179,16 +197,44 @@ void vd_cpu_fast_layer_norm(const vd_cpu_ctx *ctx, vd_tensor *dst) {
     vd_pool_run(ctx->pool, j.tasks, layer_norm_task, &j);
 }
 
-/* max of a row; NaN if the row holds one (the lanes keep NaN: v > NaN is false, so a NaN
- * lane is sticky only through the explicit test) */
+/* max of a row, NaN if the row holds one (as torch.max); 8 lanes so it vectorises */
 static float row_max(const float *x, int64_t n) {
-    float m = -INFINITY;
-    int nan = 0;
-    for (int64_t i = 0; i < n; i++) {
-        m = x[i] > m ? x[i] : m;
-        nan |= x[i] != x[i];
+    float m[LANES];
+    int nan[LANES];
+    for (int l = 0; l < LANES; l++) {
+        m[l] = -INFINITY;
+        nan[l] = 0;
     }
-    return nan ? NAN : m;
+    int64_t i;
+    for (i = 0; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float v = x[i + l];
+            m[l] = v > m[l] ? v : m[l];
+            nan[l] |= v != v;
+        }
+    for (; i < n; i++) {
+        m[0] = x[i] > m[0] ? x[i] : m[0];
+        nan[0] |= x[i] != x[i];
+    }
+    float r = m[0];
+    int any = nan[0];
+    for (int l = 1; l < LANES; l++) {
+        r = m[l] > r ? m[l] : r;
+        any |= nan[l];
+    }
+    return any ? NAN : r;
+}
+
+void vd_cpu_softmax_row(const float *x, float *y, int64_t n) {
+    float mx = row_max(x, n), acc[LANES] = {0};
+    int64_t i;
+    for (i = 0; i < n; i++) y[i] = vd_cpu_expf(x[i] - mx);
+    for (i = 0; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += y[i + l];
+    float sum = lane_sum(acc);
+    for (; i < n; i++) sum += y[i];
+    float inv = 1.0f / sum;
+    for (i = 0; i < n; i++) y[i] *= inv;
 }
 
 static void softmax_task(void *arg, int task, int thread) {
@@ -196,19 +242,7 @@ static void softmax_task(void *arg, int task, int thread) {
     const row_job *j = arg;
     int64_t b, e;
     vd_cpu_range(j->rows, j->tasks, task, &b, &e);
-    for (int64_t r = b; r < e; r++) {
-        const float *x = j->x + r * j->d;
-        float *y = j->y + r * j->d;
-        float mx = row_max(x, j->d), acc[LANES] = {0};
-        int64_t i;
-        for (i = 0; i < j->d; i++) y[i] = expf(x[i] - mx);
-        for (i = 0; i + LANES <= j->d; i += LANES)
-            for (int l = 0; l < LANES; l++) acc[l] += y[i + l];
-        float sum = lane_sum(acc);
-        for (; i < j->d; i++) sum += y[i];
-        float inv = 1.0f / sum;
-        for (i = 0; i < j->d; i++) y[i] *= inv;
-    }
+    for (int64_t r = b; r < e; r++) vd_cpu_softmax_row(j->x + r * j->d, j->y + r * j->d, j->d);
 }
 
 void vd_cpu_fast_softmax(const vd_cpu_ctx *ctx, vd_tensor *dst) {

@@ -54,8 +54,43 @@ size_t vd_cpu_fast_msda_scratch(const vd_tensor *dst, int n_threads);
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* y[i] = act(y[i]) for n elements; the switch is outside the loops so relu vectorises. */
+/* y[i] = act(y[i]) for n elements (fast_elementwise.c): relu, SiLU and sigmoid in loops
+ * that vectorise (vd_cpu_expf), the others through vd_act_apply. Only at x = -inf does the
+ * result differ in kind: SiLU gives -inf where the reference (and PyTorch) give NaN. */
 void vd_cpu_act_row(vd_act act, float *y, int64_t n);
+
+/* y = softmax(x) over n elements, max subtracted (y may be x); a row holding NaN gives NaN
+ * (fast_elementwise.c). */
+void vd_cpu_softmax_row(const float *x, float *y, int64_t n);
+
+/* e^x for x in [-87.33, 88] with about 1.5 ulp of error; x is clamped to that range first
+ * (e^-87.33 = 1.2e-38, e^88 = 1.7e38) and NaN gives NaN. No branches and no libm call, so
+ * loops of it vectorise: the fast kernels (built with -fno-trapping-math, see CMakeLists)
+ * use it for sigmoid, SiLU and softmax, where the clamp cannot matter. Cody-Waite reduction
+ * x = n ln2 + r, a degree-7 polynomial for e^r, and 2^n built in the exponent bits. */
+static inline float vd_cpu_expf(float x) {
+    x = x < -87.33654f ? -87.33654f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = x * 1.44269504088896341f + magic;
+    uint32_t tb, mb;
+    memcpy(&tb, &t, 4);
+    memcpy(&mb, &magic, 4);
+    float n = t - magic; /* round(x / ln2), in [-126, 127]; also tb - mb */
+    float r = x - n * 0.693359375f; /* ln2 split in two for an exact n * ln2_hi */
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t sb = (tb - mb + 127u) << 23; /* 2^n (unsigned: no overflow whatever x was) */
+    float s;
+    memcpy(&s, &sb, 4);
+    return p * s;
+}
 
 /* Byte offsets into the per-thread slices of ctx->scratch: each slice is rounded up to 64. */
 static inline size_t vd_cpu_slice_bytes(size_t per_thread) { return (per_thread + 63) & ~(size_t)63; }

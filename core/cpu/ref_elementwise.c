@@ -1,5 +1,5 @@
 /* Reference kernels: activations, broadcast binary ops, layer norm, softmax, reduce-max, box
- * refinement; and the scalar activation helpers every CPU kernel shares. */
+ * refinement; and vd_act_apply, the scalar activations every CPU kernel shares. */
 #include "core/cpu/kernels.h"
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -22,18 +22,6 @@ float vd_act_apply(vd_act act, float x) {
     case VD_ACT_SIGMOID: return sigmoidf(x);
     case VD_ACT_INV_SIGMOID: return isnan(x) ? x : inv_sigmoidf(x);
     default: return x;
-    }
-}
-
-void vd_cpu_act_row(vd_act act, float *y, int64_t n) {
-    switch (act) {
-    case VD_ACT_NONE: return;
-    case VD_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
-        return;
-    default:
-        for (int64_t i = 0; i < n; i++) y[i] = vd_act_apply(act, y[i]);
-        return;
     }
 }
 
