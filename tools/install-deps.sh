@@ -8,7 +8,7 @@ PACKAGES="
 build-essential cmake pkg-config git
 libopenblas-dev libstb-dev libcjson-dev libcmocka-dev
 libvulkan-dev mesa-vulkan-drivers glslc vulkan-validationlayers
-libcurl4-openssl-dev libsdl2-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+libcurl4-openssl-dev libssl-dev libsdl2-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
 python3 xvfb xauth
 "
 

@@ -1,0 +1,255 @@
+/* vkdetr bench: latency percentiles, per-stage and per-op times, peak memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "results.h"
+
+typedef struct bench_opts {
+    cli_model_opts m;
+    int size[2];
+    int threads;
+    int runs;
+    int warmup;
+    const char *image;
+    const char *json;
+    int no_op_profile;
+} bench_opts;
+
+static const cli_option bench_options[] = {
+    CLI_MODEL_OPTIONS(bench_opts),
+    {"size", 's', CLI_SIZE, offsetof(bench_opts, size), "WxH",
+     "network input size, WxH or N for NxN", NULL, 0, 0, NULL},
+    {"threads", 0, CLI_INT, offsetof(bench_opts, threads), "N", "CPU threads, 0 = one per core",
+     NULL, 0, 4096, NULL},
+    {"runs", 'n', CLI_INT, offsetof(bench_opts, runs), "N", "timed runs", NULL, 1, 1000000, NULL},
+    {"warmup", 0, CLI_INT, offsetof(bench_opts, warmup), "N", "untimed runs first", NULL, 0,
+     1000000, NULL},
+    {"image", 0, CLI_STRING, offsetof(bench_opts, image), "FILE",
+     "detect on this image (decoded once, before timing)", NULL, 0, 0,
+     "a synthetic image of the input size"},
+    {"json", 0, CLI_STRING, offsetof(bench_opts, json), "FILE",
+     "also write the results as JSON to FILE (\"-\" = stdout, instead of the text)", NULL, 0, 0,
+     "none"},
+    {"no-op-profile", 0, CLI_FLAG, offsetof(bench_opts, no_op_profile), NULL,
+     "do not time each op (removes the timing overhead; no per-op table)", NULL, 0, 0, NULL},
+};
+
+static const cli_command bench_command = {
+    "bench",
+    "[-m MODEL] [options]",
+    "Time detection on one image: warm-up runs, then timed runs of vkdetr_session_detect "
+    "(preprocessing to results, decoding excluded). Prints p50/p95/min latency, the mean time "
+    "per stage, a per-op-type table of the last run and the peak resident memory.",
+    "Examples:\n"
+    "  vkdetr bench -m ./rtdetr_r18vd --backend cpu --threads 2 --runs 10\n"
+    "  vkdetr bench -m ./rtdetr_r18vd --backend vulkan --size 512 --json bench.json",
+    bench_options,
+    (int)(sizeof bench_options / sizeof bench_options[0]),
+    0,
+    0,
+};
+
+static const char *const stage_names[VKDETR_STAGE_COUNT] = {"preprocess", "backbone", "encoder",
+                                                           "decoder", "postprocess"};
+
+/* A deterministic RGB test pattern: gradients with a little structure, so that nothing in the
+ * network sees a constant input. */
+static uint8_t *synthetic_image(int w, int h) {
+    uint8_t *p = malloc((size_t)w * h * 3);
+    if (!p) return NULL;
+    uint32_t s = 12345;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            s = s * 1664525u + 1013904223u;
+            uint8_t *q = p + ((size_t)y * w + x) * 3;
+            q[0] = (uint8_t)(x * 255 / (w > 1 ? w - 1 : 1));
+            q[1] = (uint8_t)(y * 255 / (h > 1 ? h - 1 : 1));
+            q[2] = (uint8_t)((((x / 32) + (y / 32)) & 1) * 160 + (s >> 28));
+        }
+    return p;
+}
+
+typedef struct bench_stats {
+    double p50, p95, min, mean;
+    double stage_ms[VKDETR_STAGE_COUNT];
+    int detections;
+} bench_stats;
+
+/* Runs warm-up and timed runs; fills stats and the profile of the last run. */
+static int run_bench(const bench_opts *o, vkdetr_session *s, const vkdetr_image *img,
+                     bench_stats *stats, vkdetr_profile *prof) {
+    double *t = calloc((size_t)o->runs, sizeof *t);
+    if (!t) return CLI_EXIT_MODEL;
+    memset(stats, 0, sizeof *stats);
+    for (int i = 0; i < o->warmup + o->runs; i++) {
+        vkdetr_result *r = NULL;
+        double t0 = cli_now_ms();
+        vkdetr_status st = vkdetr_session_detect(s, img, &r);
+        double ms = cli_now_ms() - t0;
+        if (st) {
+            cli_report("detect", st);
+            free(t);
+            return CLI_EXIT_MODEL;
+        }
+        stats->detections = r->count;
+        vkdetr_result_free(r);
+        if (i < o->warmup) continue;
+        int k = i - o->warmup;
+        t[k] = ms;
+        stats->mean += ms / o->runs;
+        if (vkdetr_session_profile(s, prof) == VKDETR_OK)
+            for (int j = 0; j < VKDETR_STAGE_COUNT; j++) stats->stage_ms[j] += prof->stage_ms[j] / o->runs;
+    }
+    stats->p50 = cli_percentile(t, o->runs, 50);
+    stats->p95 = cli_percentile(t, o->runs, 95);
+    stats->min = t[0]; /* sorted by cli_percentile */
+    free(t);
+    if (vkdetr_session_profile(s, prof) != VKDETR_OK) memset(prof, 0, sizeof *prof);
+    return CLI_EXIT_OK;
+}
+
+static double round3(double v) { return (double)(long long)(v * 1000.0 + (v >= 0 ? 0.5 : -0.5)) / 1000.0; }
+
+static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int w, int h,
+                         const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", o->m.model ? o->m.model : g_cli_env.default_model);
+    cJSON_AddStringToObject(j, "family", info->family ? info->family : "");
+    cJSON_AddStringToObject(j, "backend", info->backend ? info->backend : "");
+    cJSON_AddStringToObject(j, "device", info->device ? info->device : "");
+    cJSON_AddNumberToObject(j, "input_width", w);
+    cJSON_AddNumberToObject(j, "input_height", h);
+    cJSON_AddStringToObject(j, "image", o->image ? o->image : "synthetic");
+    cJSON_AddNumberToObject(j, "threads", o->threads);
+    cJSON_AddNumberToObject(j, "runs", o->runs);
+    cJSON_AddNumberToObject(j, "warmup", o->warmup);
+    cJSON_AddNumberToObject(j, "p50_ms", round3(st->p50));
+    cJSON_AddNumberToObject(j, "p95_ms", round3(st->p95));
+    cJSON_AddNumberToObject(j, "min_ms", round3(st->min));
+    cJSON_AddNumberToObject(j, "mean_ms", round3(st->mean));
+    cJSON *stages = cJSON_AddObjectToObject(j, "stage_ms");
+    for (int i = 0; i < VKDETR_STAGE_COUNT; i++)
+        cJSON_AddNumberToObject(stages, stage_names[i], round3(st->stage_ms[i]));
+    cJSON *ops = cJSON_AddArrayToObject(j, "ops");
+    for (int i = 0; i < prof->n_ops; i++) {
+        cJSON *op = cJSON_CreateObject();
+        cJSON_AddStringToObject(op, "op", prof->ops[i].op ? prof->ops[i].op : "?");
+        cJSON_AddNumberToObject(op, "count", prof->ops[i].count);
+        cJSON_AddNumberToObject(op, "ms", round3(prof->ops[i].ms));
+        cJSON_AddNumberToObject(op, "gflop", round3(prof->ops[i].gflop));
+        cJSON_AddItemToArray(ops, op);
+    }
+    cJSON_AddNumberToObject(j, "submits", prof->submits);
+    cJSON_AddNumberToObject(j, "host_syncs", prof->host_syncs);
+    cJSON_AddNumberToObject(j, "detections", st->detections);
+    cJSON_AddNumberToObject(j, "peak_rss_kb", (double)rss_kb);
+    return j;
+}
+
+static void print_text(const bench_opts *o, const vkdetr_model_info *info, int w, int h,
+                       const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb) {
+    printf("model      %s (%s, %.2f M parameters)\n",
+           o->m.model ? o->m.model : g_cli_env.default_model, info->family ? info->family : "?",
+           (double)info->num_parameters / 1e6);
+    printf("backend    %s on %s, %d thread%s (0 = one per core)\n", info->backend ? info->backend : "?",
+           info->device ? info->device : "?", o->threads, o->threads == 1 ? "" : "s");
+    printf("input      %dx%d, image %s\n", w, h, o->image ? o->image : "synthetic");
+    printf("runs       %d after %d warm-up, %d detections\n", o->runs, o->warmup, st->detections);
+    printf("latency    p50 %.2f ms  p95 %.2f ms  min %.2f ms  mean %.2f ms\n", st->p50, st->p95,
+           st->min, st->mean);
+    printf("stages     ");
+    for (int i = 0; i < VKDETR_STAGE_COUNT; i++) printf("%s %.2f  ", stage_names[i], st->stage_ms[i]);
+    printf("(ms, mean)\n");
+    if (prof->n_ops > 0) {
+        double total = 0;
+        for (int i = 0; i < prof->n_ops; i++) total += prof->ops[i].ms;
+        printf("\nops of the last run:\n  %-20s %6s %10s %6s %10s %9s\n", "op", "count", "ms", "%",
+               "GFLOP", "GFLOP/s");
+        for (int i = 0; i < prof->n_ops; i++) {
+            const vkdetr_op_profile *p = &prof->ops[i];
+            printf("  %-20s %6d %10.3f %6.1f %10.3f %9.1f\n", p->op ? p->op : "?", p->count, p->ms,
+                   total > 0 ? 100.0 * p->ms / total : 0.0, p->gflop,
+                   p->ms > 0 ? p->gflop / (p->ms / 1e3) : 0.0);
+        }
+        printf("  %-20s %6s %10.3f\n", "total", "", total);
+    }
+    if (prof->submits || prof->host_syncs)
+        printf("vulkan     %d submits, %d host syncs per run\n", prof->submits, prof->host_syncs);
+    printf("peak RSS   %.1f MB\n", (double)rss_kb / 1024.0);
+}
+
+static int bench_model(const bench_opts *o, vkdetr_model *model) {
+    vkdetr_model_info info;
+    vkdetr_status st = vkdetr_model_get_info(model, &info);
+    if (st) {
+        cli_report("model info", st);
+        return CLI_EXIT_MODEL;
+    }
+    int rc = cli_check_size(&info, o->size);
+    if (rc) return rc;
+    int w = o->size[0] ? o->size[0] : info.input_width, h = o->size[1] ? o->size[1] : info.input_height;
+    vkdetr_image img = {0};
+    uint8_t *synth = NULL;
+    if (o->image) {
+        if ((st = vkdetr_image_load(o->image, &img))) {
+            cli_report(o->image, st);
+            return CLI_EXIT_SOME_FAILED;
+        }
+    } else {
+        synth = synthetic_image(w, h);
+        vkdetr_image s = {synth, w, h, 0, VKDETR_PIXEL_RGB};
+        img = s;
+    }
+    vkdetr_session_params sp = vkdetr_session_default_params();
+    sp.input_width = w;
+    sp.input_height = h;
+    sp.n_threads = o->threads;
+    sp.profile = !o->no_op_profile;
+    vkdetr_session *s = NULL;
+    bench_stats stats;
+    vkdetr_profile prof;
+    memset(&prof, 0, sizeof prof);
+    if (!img.data) {
+        cli_errorf("out of memory");
+        rc = CLI_EXIT_MODEL;
+    } else if ((st = vkdetr_session_create(model, &sp, &s))) {
+        cli_report("cannot create a session", st);
+        rc = CLI_EXIT_MODEL;
+    } else if ((rc = run_bench(o, s, &img, &stats, &prof)) == CLI_EXIT_OK) {
+        int64_t rss = prof.peak_rss_kb > 0 ? prof.peak_rss_kb : cli_peak_rss_kb();
+        int json_stdout = o->json && !strcmp(o->json, "-");
+        if (!json_stdout) print_text(o, &info, w, h, &stats, &prof, rss);
+        if (o->json) {
+            cJSON *j = bench_json(o, &info, w, h, &stats, &prof, rss);
+            if (!j || vd_results_write_json(o->json, j)) rc = CLI_EXIT_OUTPUT;
+            cJSON_Delete(j);
+        }
+    }
+    vkdetr_session_free(s);
+    if (o->image) vkdetr_image_free(&img);
+    free(synth);
+    return rc;
+}
+
+int cli_cmd_bench(int argc, char **argv) {
+    bench_opts o;
+    memset(&o, 0, sizeof o);
+    cli_model_opts_default(&o.m);
+    o.runs = 20;
+    o.warmup = 3;
+    const char **args = calloc((size_t)argc + 1, sizeof *args);
+    int n_args = 0;
+    if (!args) return CLI_EXIT_USAGE;
+    int rc = cli_parse(&bench_command, argc, argv, &o, args, &n_args);
+    free(args);
+    if (rc) return rc < 0 ? CLI_EXIT_OK : rc;
+    vkdetr_model *model = NULL;
+    rc = cli_open_model(&o.m, &model, NULL);
+    if (!rc) rc = bench_model(&o, model);
+    vkdetr_model_free(model);
+    return rc;
+}

@@ -1,2 +1,0 @@
-/* placeholder: image writing, drawing and fonts land here */
-#include "vkdetr.h"
