@@ -25,8 +25,10 @@ struct vkdetr_session {
     float *pixels;           /* (3, height, width) */
     void *pre_scratch;
     size_t pre_scratch_size;
-    output_slot *outputs;
+    output_slot *outputs;    /* every graph output */
     int n_outputs;
+    int *named;              /* indices of the named outputs, the public list */
+    int n_named;
     int have_run;
     /* profiling */
     double *node_ms;
@@ -59,6 +61,7 @@ VKDETR_API void vkdetr_session_free(vkdetr_session *s) {
     vd_graph_free(s->g);
     for (int i = 0; i < s->n_outputs; i++) vd_free(s->outputs[i].host);
     vd_free(s->outputs);
+    vd_free(s->named);
     vd_free(s->pixels);
     vd_free(s->pre_scratch);
     vd_free(s->node_ms);
@@ -97,7 +100,7 @@ VKDETR_API vkdetr_status vkdetr_session_create(vkdetr_model *model,
     if (!s->pixels || !s->node_ms) goto oom;
     for (int i = 0; i < s->g->n_nodes; i++) {
         vd_tensor *t = s->g->nodes[i];
-        if (!(t->flags & VD_TENSOR_OUTPUT) || !t->name) continue;
+        if (!(t->flags & VD_TENSOR_OUTPUT)) continue;
         output_slot *o = vd_realloc(s->outputs, (size_t)(s->n_outputs + 1) * sizeof *o);
         if (!o) goto oom;
         s->outputs = o;
@@ -107,6 +110,10 @@ VKDETR_API vkdetr_status vkdetr_session_create(vkdetr_model *model,
         o->host = vd_malloc(vd_nbytes(t));
         if (!o->host) goto oom;
     }
+    s->named = vd_malloc((size_t)(s->n_outputs + 1) * sizeof *s->named);
+    if (!s->named) goto oom;
+    for (int i = 0; i < s->n_outputs; i++)
+        if (s->outputs[i].t->name) s->named[s->n_named++] = i;
     *out = s;
     return VKDETR_OK;
 oom:
@@ -271,15 +278,15 @@ VKDETR_API void vkdetr_result_free(vkdetr_result *r) {
 }
 
 VKDETR_API int vkdetr_session_output_count(const vkdetr_session *s) {
-    return s && s->have_run ? s->n_outputs : 0;
+    return s && s->have_run ? s->n_named : 0;
 }
 
 VKDETR_API vkdetr_status vkdetr_session_output(vkdetr_session *s, int i, vkdetr_tensor *out) {
     if (!s || !out) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_output: NULL argument");
-    if (!s->have_run || i < 0 || i >= s->n_outputs)
+    if (!s->have_run || i < 0 || i >= s->n_named)
         return fail(s, vd_error(VKDETR_ERR_INVALID_ARG, "output %d of %d", i,
-                                s->have_run ? s->n_outputs : 0));
-    const vd_tensor *t = s->outputs[i].t;
+                                s->have_run ? s->n_named : 0));
+    const vd_tensor *t = s->outputs[s->named[i]].t;
     const void *data = output_data(s, t);
     if (!data) return fail(s, vd_error(VKDETR_ERR_INTERNAL, "cannot read output %s", t->name));
     memset(out, 0, sizeof *out);
