@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend.h"
 #include "core/cpu/kernels.h"
 #include "support/opcase.h"
 
@@ -944,6 +945,61 @@ static void test_msda_known(void **state) {
     vd_graph_free(g);
 }
 
+/* ---- a small graph through the CPU backend ------------------------------------------------
+ * The executor plans one scratch buffer for all nodes from the kernels' scratch functions;
+ * this runs conv (im2col scratch), attention, msda and top-k (scratch) in one graph with the
+ * fast and the reference tables and compares the outputs. */
+
+static void run_backend(vd_graph *g, int reference, const float *input, float *out_f,
+                        int32_t *out_i) {
+    vd_backend *be = vd_cpu_backend_create(reference);
+    assert_non_null(be);
+    vd_exec *ex = NULL;
+    assert_int_equal(be->iface->exec_create(be, g, 2, &ex), VKDETR_OK);
+    assert_int_equal(be->iface->write(ex, vd_graph_find(g, "x"), input), VKDETR_OK);
+    assert_int_equal(be->iface->run(ex, NULL), VKDETR_OK);
+    assert_int_equal(be->iface->read(ex, vd_graph_find(g, "rows"), out_f), VKDETR_OK);
+    assert_int_equal(be->iface->read(ex, vd_graph_find(g, "idx"), out_i), VKDETR_OK);
+    be->iface->exec_free(ex);
+    be->iface->free(be);
+}
+
+static void test_backend_graph(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 161);
+    vd_graph *g = vd_graph_create();
+    vd_tensor *x = vd_graph_input(g, "x", VD_F32, 4, NE(1, 8, 12, 10));
+    vd_tensor *w = vd_opcase_rand(g, &r, 4, NE(16, 8, 3, 3), -0.2f, 0.2f);
+    vd_tensor *b = vd_opcase_rand(g, &r, 1, NE(16), -0.1f, 0.1f);
+    vd_conv2d_params cp = {1, 1, 1, 1, 1, 1, 1, VD_ACT_SILU};
+    vd_tensor *c = vd_op_conv2d(g, x, w, b, NULL, &cp);                       // (1, 16, 12, 10)
+    vd_tensor *t = vd_op_permute(g, vd_op_reshape(g, c, 2, NE(16, 120)), 1, 0, 0, 0); // (120, 16)
+    vd_tensor *a = vd_op_attention(g, t, t, t, 4);                            // (120, 16)
+    vd_tensor *gm = vd_opcase_rand(g, &r, 1, NE(16), 0.5f, 1.5f);
+    vd_tensor *bt = vd_opcase_rand(g, &r, 1, NE(16), -0.5f, 0.5f);
+    vd_tensor *n = vd_op_layer_norm(g, vd_op_add(g, a, t), gm, bt, 1e-5f);
+    vd_msda_params mp = {2, 2, {12, 6}, {10, 5}, {2, 2}, 2, 0.5f};
+    vd_tensor *value = vd_op_concat(g, 2, (vd_tensor *[]){t, vd_op_slice(g, n, 0, 0, 30)}, 0);
+    vd_tensor *off = vd_op_linear(g, n, vd_opcase_rand(g, &r, 2, NE(16, 16), -0.3f, 0.3f),
+                                  NULL, NULL, VD_ACT_NONE);                   // (120, 2*4*2)
+    vd_tensor *lg = vd_op_linear(g, n, vd_opcase_rand(g, &r, 2, NE(8, 16), -0.3f, 0.3f), NULL,
+                                 NULL, VD_ACT_NONE);                          // (120, 2*4)
+    vd_tensor *ref = vd_op_unary(g, vd_op_slice(g, n, 1, 0, 2), VD_ACT_SIGMOID); // (120, 2)
+    vd_tensor *m = vd_op_msda(g, value, off, lg, ref, NULL, &mp);             // (120, 16)
+    vd_tensor *idx = vd_graph_output(g, vd_op_topk(g, vd_op_reduce_max(g, m), 10), "idx");
+    vd_graph_output(g, vd_op_gather(g, m, idx, 1), "rows");
+    assert_int_equal(g->status, VKDETR_OK);
+    float input[8 * 12 * 10], rows_ref[10 * 16], rows_fast[10 * 16];
+    int32_t idx_ref[10], idx_fast[10];
+    vd_rng_fill(&r, input, VD_ARRAY_LEN(input), -1, 1);
+    run_backend(g, 1, input, rows_ref, idx_ref);
+    run_backend(g, 0, input, rows_fast, idx_fast);
+    assert_true(vd_opcase_check_i32("backend graph top-k", idx_fast, idx_ref, 10));
+    assert_true(vd_check_close("backend graph rows", rows_fast, rows_ref, 160, 1e-4, 1e-4));
+    vd_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d_known),
@@ -968,6 +1024,7 @@ int main(void) {
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_msda),
         cmocka_unit_test(test_msda_known),
+        cmocka_unit_test(test_backend_graph),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,7 +10,8 @@
 
 #include "core/cpu/cpu.h"
 
-/* ---- reference kernels: single-threaded, plain loops, double accumulators ---------------- */
+/* ---- reference kernels: plain loops, double accumulators; single-threaded but for conv2d
+ * and linear, which split their output planes / rows over the pool ------------------------ */
 void vd_cpu_ref_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_ref_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_ref_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
