@@ -173,8 +173,8 @@ static void print_model(const cJSON *m) {
         cJSON_free(s);
     }
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(m, "classes");
-    printf("\n%-12s %d:", "classes", cJSON_GetArraySize(classes));
-    int i = 0, col = 80;
+    printf("\n");
+    int i = 0, col = printf("%-12s %d:", "classes", cJSON_GetArraySize(classes));
     cJSON_ArrayForEach(v, classes) {
         char item[96];
         int n = snprintf(item, sizeof item, " %d %s%s", i, cJSON_IsString(v) ? v->valuestring : "?",

@@ -308,8 +308,9 @@ vkdetr_status vd_hub_download(const vd_hub_config *cfg, const char *url, const c
     CURLcode rc = CURLE_OK;
     for (int i = 0;; i++) {
         rc = attempt(cfg, url, part, what, &t, &http);
-        if (rc == CURLE_OK && http == 416 && t.start > 0) {
-            remove(part); /* the .part is longer than the file: start again */
+        if (t.start > 0 && ((rc == CURLE_OK && http == 416) || rc == CURLE_RANGE_ERROR)) {
+            /* the .part is longer than the file, or the server cannot resume: start again */
+            remove(part);
             if (i < retries) continue;
         }
         if (rc == CURLE_OK || !retryable(rc) || i >= retries) break;
