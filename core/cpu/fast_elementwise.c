@@ -19,6 +19,10 @@ void vd_cpu_act_row(vd_act act, float *y, int64_t n) {
     case VD_ACT_SIGMOID:
         for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + vd_cpu_expf(-y[i]));
         return;
+    case VD_ACT_GELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 0.5f * y[i] * (1.0f + vd_cpu_erff(y[i] * 0.70710678118654752440f));
+        return;
     default:
         for (int64_t i = 0; i < n; i++) y[i] = vd_act_apply(act, y[i]);
         return;

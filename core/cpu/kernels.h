@@ -55,8 +55,8 @@ size_t vd_cpu_fast_msda_scratch(const vd_tensor *dst, int n_threads);
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* y[i] = act(y[i]) for n elements (fast_elementwise.c): relu, SiLU and sigmoid in loops
- * that vectorise (vd_cpu_expf), the others through vd_act_apply. Only at x = -inf does the
+/* y[i] = act(y[i]) for n elements (fast_elementwise.c): relu, SiLU, sigmoid and GELU in
+ * loops that vectorise (vd_cpu_expf, vd_cpu_erff), inverse sigmoid through vd_act_apply. Only at x = -inf does the
  * result differ in kind: SiLU gives -inf where the reference (and PyTorch) give NaN. */
 void vd_cpu_act_row(vd_act act, float *y, int64_t n);
 
@@ -178,6 +178,21 @@ static inline int vd_cpu_msda_points(const vd_msda_params *p) {
     int lp = 0;
     for (int l = 0; l < p->n_levels; l++) lp += p->points[l];
     return lp;
+}
+
+/* erf(x) with at most 4e-7 absolute error in f32 (Abramowitz & Stegun 7.1.26, 1.5e-7 in
+ * exact arithmetic; the formula of PyTorch's own vectorised CPU erf), branch-free so GELU
+ * loops vectorise. */
+static inline float vd_cpu_erff(float x) {
+    float a = x < 0.0f ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    float y = 1.0f - p * t * vd_cpu_expf(-a * a);
+    return x < 0.0f ? -y : y;
 }
 
 #endif
