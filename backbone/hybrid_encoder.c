@@ -150,7 +150,7 @@ void vd_hybrid_encoder_build(const vd_hybrid_encoder *e, vd_graph *g, vd_tensor 
     const vd_rtdetr_config *cfg = e->cfg;
     int n = cfg->n_enc_in, d = cfg->encoder_hidden_dim;
     char name[64];
-    vd_tensor *maps[VD_RT_MAX_LEVELS];
+    vd_tensor *maps[VD_RT_MAX_LEVELS] = {0};
     g->stage = VD_STAGE_ENCODER;
     for (int i = 0; i < n; i++) {
         maps[i] = vd_nn_conv(g, &e->in_proj[i], feats[i], NULL);

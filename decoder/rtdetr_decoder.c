@@ -119,7 +119,7 @@ void vd_rtdetr_decoder_build(const vd_rtdetr_decoder *d, vd_graph *g, vd_tensor 
         S += (int64_t)hs[l] * ws[l];
     }
     /* flatten: (d, h*w) per level, concatenated along tokens, then (S, d) */
-    vd_tensor *flat[VD_RT_MAX_LEVELS];
+    vd_tensor *flat[VD_RT_MAX_LEVELS] = {0};
     for (int l = 0; l < nl; l++) {
         int64_t ne[2] = {c->d_model, (int64_t)hs[l] * ws[l]};
         flat[l] = vd_op_reshape(g, maps[l], 2, ne);
