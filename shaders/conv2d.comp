@@ -64,7 +64,7 @@ void main() {
             Bs[k][p] = v;
         }
         barrier();
-        [[unroll]] for (uint kk = 0u; kk < BK; kk++) {
+        for (uint kk = 0u; kk < BK; kk++) {
             float a[4], b[4];
             [[unroll]] for (uint i = 0u; i < 4u; i++) a[i] = As[kk][ty + 16u * i];
             [[unroll]] for (uint j = 0u; j < 4u; j++) b[j] = Bs[kk][tx + 16u * j];

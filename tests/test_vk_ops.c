@@ -124,13 +124,16 @@ static int tc_run(tcase *c, vd_tensor *node, const char *what, double atol, doub
     }
     vd_backend *be = backends[c->fp16];
     vd_exec *ex = NULL;
+    double t0 = vd_time_ms();
     vkdetr_status st = be->iface->exec_create(be, c->g, 1, &ex);
+    double t1 = vd_time_ms();
     if (st) {
         fprintf(stderr, "FAIL %s: exec_create: %s\n", label, vkdetr_last_error());
         return 0;
     }
     for (int i = 0; i < c->n_in && !st; i++) st = be->iface->write(ex, c->leaf[i], c->host[i]);
     if (!st) st = be->iface->run(ex, NULL);
+    double t2 = vd_time_ms();
     size_t n = (size_t)vd_nelements(node);
     void *vk = malloc(n * 4), *ref = malloc(n * 4);
     if (!st) st = be->iface->read(ex, out, vk);
@@ -146,6 +149,9 @@ static int tc_run(tcase *c, vd_tensor *node, const char *what, double atol, doub
         fprintf(stderr, "FAIL %s: CPU reference: %s\n", label, vkdetr_last_error());
         goto done;
     }
+    if (verbose > 2)
+        printf("%-50s create %.1f ms, run %.1f ms, reference %.1f ms\n", label, t1 - t0, t2 - t1,
+               vd_time_ms() - t2);
     if (node->type == VD_I32 || (atol == 0 && rtol == 0 && node->type == VD_F32 && !c->fp16))
         ok = check_ints(label, vk, ref, (int64_t)n);
     else
@@ -717,7 +723,8 @@ static void test_topk(void **state) {
 
 int main(void) {
     setenv("VKDETR_DEVICE", "llvmpipe", 1);
-    verbose = getenv("VD_TEST_VERBOSE") && atoi(getenv("VD_TEST_VERBOSE")) > 0;
+    verbose = getenv("VD_TEST_VERBOSE") ? atoi(getenv("VD_TEST_VERBOSE")) : 0;
+    if (verbose > 1) vkdetr_log_set(NULL, NULL, VKDETR_LOG_DEBUG);
     vkdetr_status st;
     backends[0] = vd_vk_backend_create(NULL, VKDETR_PRECISION_FP32, &st);
     if (!backends[0]) {

@@ -137,6 +137,11 @@ vkdetr_status vd_vk_plan_call(vd_vk_plan *p, const vd_vk_call *c) {
     spec[0] = 0;
     for (int i = 0; i < c->n_bind; i++)
         if (c->bind[i].buf && c->bind[i].f16) spec[0] |= 1u << i;
+    /* absent bindings are never read, so their bit is free: set it in fp16 pipelines, so
+     * that e.g. conv2d with and without bias share one pipeline */
+    if (spec[0])
+        for (int i = 0; i < VD_VK_MAX_BINDINGS; i++)
+            if (i >= c->n_bind || !c->bind[i].buf) spec[0] |= 1u << i;
     /* the fp16-storage build of a kernel only where a binding is fp16 */
     vkdetr_status st = vd_vk_pipeline_get(d, &ex->be->pipes, c->shader, spec[0] != 0, spec,
                                           &dp->pipe);
@@ -290,12 +295,12 @@ static vkdetr_status place_nodes(vd_exec *ex) {
             continue;
         }
         VkDeviceSize size = (vd_vk_tensor_bytes(t, ex->f16[i]) + 3) & ~(VkDeviceSize)3;
+        char s1[32], s2[32];
         if (size > d->max_range)
-            return vd_error(VKDETR_ERR_UNSUPPORTED, "vulkan: %s output %s needs %llu MB; %s binds "
-                            "at most %llu MB per buffer", vd_op_name(t->op),
-                            vd_shape_str(t, shape, sizeof shape),
-                            (unsigned long long)(size >> 20), d->name,
-                            (unsigned long long)(d->max_range >> 20));
+            return vd_error(VKDETR_ERR_UNSUPPORTED, "vulkan: %s output %s needs %s; %s binds at "
+                            "most %s per buffer", vd_op_name(t->op),
+                            vd_shape_str(t, shape, sizeof shape), vd_vk_size_str(size, s1, sizeof s1),
+                            d->name, vd_vk_size_str(d->max_range, s2, sizeof s2));
         pl->dev = (vd_vk_tensor){ex->act.buf, t->offset, size, ex->f16[i], 1};
     }
     return VKDETR_OK;

@@ -1,9 +1,20 @@
 /* Buffers and their memory, setup-time uploads (with fp16 conversion), and packing many
  * tensors into few buffers that stay under the device's range and allocation limits. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/half.h"
 #include "core/vk/vk_internal.h"
+
+const char *vd_vk_size_str(VkDeviceSize bytes, char *buf, size_t size) {
+    if (bytes >= (1u << 20))
+        snprintf(buf, size, "%.1f MB", (double)bytes / (1 << 20));
+    else if (bytes >= 1024)
+        snprintf(buf, size, "%.1f KB", (double)bytes / 1024);
+    else
+        snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
+    return buf;
+}
 
 /* A memory type allowed by `bits` that has all of `need`; among those the one with most of
  * `want` (earlier types first on ties, as drivers order them by preference). -1: none. */
@@ -30,10 +41,11 @@ vkdetr_status vd_vk_buffer_create(vd_vk_device *d, VkDeviceSize size, vd_vk_mem 
     memset(b, 0, sizeof *b);
     size = (size + 15) & ~(VkDeviceSize)15;
     if (size == 0) size = 16;
+    char s1[32], s2[32];
     if (size > d->max_alloc)
-        return vd_error(VKDETR_ERR_NO_MEMORY, "vulkan: %s needs %llu MB in one buffer; %s "
-                        "allows %llu MB", what, (unsigned long long)(size >> 20), d->name,
-                        (unsigned long long)(d->max_alloc >> 20));
+        return vd_error(VKDETR_ERR_NO_MEMORY, "vulkan: %s needs %s in one buffer; %s allows %s",
+                        what, vd_vk_size_str(size, s1, sizeof s1), d->name,
+                        vd_vk_size_str(d->max_alloc, s2, sizeof s2));
     VkBufferCreateInfo bci = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
@@ -64,7 +76,7 @@ vkdetr_status vd_vk_buffer_create(vd_vk_device *d, VkDeviceSize size, vd_vk_mem 
     if (r != VK_SUCCESS) {
         b->mem = VK_NULL_HANDLE;
         st = vd_vk_status(r, "vkAllocateMemory");
-        vd_error_prefix(st, "%s (%llu MB)", what, (unsigned long long)(size >> 20));
+        vd_error_prefix(st, "%s (%s)", what, vd_vk_size_str(size, s1, sizeof s1));
         goto fail;
     }
     VD_VK_CHECK(vkBindBufferMemory(d->dev, b->buf, b->mem, 0));
@@ -242,11 +254,12 @@ vkdetr_status vd_vk_pack(const VkDeviceSize *sizes, int n, VkDeviceSize align,
     VkDeviceSize at = 0;
     for (int i = 0; i < n; i++) {
         VkDeviceSize size = sizes[i] ? sizes[i] : 4;
+        char s1[32], s2[32];
         if (size > limit)
-            return vd_error(VKDETR_ERR_UNSUPPORTED, "vulkan: tensor %s of %llu MB is larger than "
-                            "the device's %llu MB storage buffer limit",
-                            names && names[i] ? names[i] : "?",
-                            (unsigned long long)(size >> 20), (unsigned long long)(limit >> 20));
+            return vd_error(VKDETR_ERR_UNSUPPORTED, "vulkan: tensor %s of %s is larger than the "
+                            "largest buffer the device binds (%s)",
+                            names && names[i] ? names[i] : "?", vd_vk_size_str(size, s1, sizeof s1),
+                            vd_vk_size_str(limit, s2, sizeof s2));
         VkDeviceSize off = (at + align - 1) / align * align;
         if (nb == 0 || off + size > limit) {
             if (nb > 0) buf_size[nb - 1] = at;

@@ -40,13 +40,12 @@ vkdetr_status vd_vk_plan_topk(vd_vk_plan *p, const vd_tensor *t) {
             c.bind[0] = vd_vk_plan_tensor(p, t->src[0]);
         else
             c.bind[1] = vd_vk_plan_scratch(p, src, n * 8);
-        if (last) {
-            c.bind[3] = vd_vk_plan_tensor(p, t);
-            c.writes = 1u << 3;
-        } else {
-            c.bind[2] = vd_vk_plan_scratch(p, dst, chunks * k * 8);
-            c.writes = 1u << 2;
-        }
+        /* Both outputs are always bound to real memory (the kernel writes one of them):
+         * the shared dummy buffer must never be a write binding, or validation sees
+         * dispatches "writing" and others "reading" it. */
+        c.bind[3] = vd_vk_plan_tensor(p, t);
+        c.bind[2] = last ? c.bind[3] : vd_vk_plan_scratch(p, dst, chunks * k * 8);
+        c.writes = 1u << 2 | 1u << 3;
         vd_vk_groups_1d(chunks, c.groups);
         vkdetr_status st = vd_vk_plan_call(p, &c);
         if (st || last) return st;

@@ -137,6 +137,9 @@ vkdetr_status vd_vk_pack(const VkDeviceSize *sizes, int n, VkDeviceSize align,
                          VkDeviceSize limit, const char *const *names, int *buf_of,
                          VkDeviceSize *off_of, VkDeviceSize *buf_size, int *n_bufs);
 
+/* "12.0 MB", "3.5 KB", "40 bytes" into buf; returns buf. */
+const char *vd_vk_size_str(VkDeviceSize bytes, char *buf, size_t size);
+
 /* Bytes a tensor takes on the device: 2 per element for fp16 storage, else 4. */
 static inline VkDeviceSize vd_vk_tensor_bytes(const vd_tensor *t, int f16) {
     return (VkDeviceSize)vd_nelements(t) * (f16 ? 2u : 4u);
