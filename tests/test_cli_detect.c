@@ -27,8 +27,9 @@ static char g_model[1024];   /* the tiny checkpoint, "" when missing */
 static const char *p(const char *fmt, const char *a) {
     static char buf[16][1200];
     static int k;
-    char *s = buf[k++ % 16];
-    snprintf(s, 1200, fmt, a);
+    char *s = buf[k++ % 16], tmp[1200];
+    snprintf(tmp, sizeof tmp, fmt, a); /* a may be an earlier result */
+    memcpy(s, tmp, sizeof tmp);
     return s;
 }
 
@@ -50,6 +51,21 @@ static int count_names(const char *dir, const char *needle) {
 }
 
 static vd_cli_result run(const char *const *args) { return vd_cli_run(args, NULL, NULL, 300); }
+
+/* Runs a model command on the CPU backend: the results are compared with the CPU reference,
+ * and "auto" would probe Vulkan drivers (whose loader leaks under LeakSanitizer). */
+static vd_cli_result run_cpu_stdin(const char *const *args, const char *stdin_text) {
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = args[0];
+    argv[n++] = "--backend";
+    argv[n++] = "cpu";
+    for (int i = 1; args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    return vd_cli_run(argv, NULL, stdin_text, 300);
+}
+
+static vd_cli_result run_cpu(const char *const *args) { return run_cpu_stdin(args, NULL); }
 
 #define NEED_MODEL()                                                                          \
     do {                                                                                      \
@@ -320,7 +336,7 @@ static void test_detect_folder_with_bad_inputs(void **state) {
     NEED_MODEL();
     const char *args[] = {"detect", "-m", g_model, "-r", "--json", TMP("out.json"),
                           "-o", TMP("annotated"), TMP("in"), NULL};
-    vd_cli_result r = run(args);
+    vd_cli_result r = run_cpu(args);
     assert_true(vd_cli_expect(&r, 1, "detect on the folder"));
     cJSON *j = parse_file(TMP("out.json"));
     const cJSON *images = cJSON_GetObjectItem(j, "images"), *errors = cJSON_GetObjectItem(j, "errors");
@@ -369,7 +385,7 @@ static void test_detect_jsonl_from_stdin(void **state) {
     char list[2600];
     snprintf(list, sizeof list, "%s\n\n%s\n%s\n", TMP("in/input.png"), TMP("in/text.png"), TMP("in/sub"));
     const char *args[] = {"detect", "-m", g_model, "--jsonl", "-", NULL};
-    vd_cli_result r = vd_cli_run(args, NULL, list, 300);
+    vd_cli_result r = run_cpu_stdin(args, list);
     assert_true(vd_cli_expect(&r, 1, "detect --jsonl -"));
     int lines = 0, errors = 0;
     for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
@@ -409,7 +425,7 @@ static void test_detect_matches_reference(void **state) {
     free(raw);
     const char *threshold = cJSON_GetObjectItem(cJSON_GetObjectItem(header, "__metadata__"), "threshold")->valuestring;
     const char *args[] = {"detect", "-m", g_model, "-t", threshold, "--json", "-", TMP("in/input.png"), NULL};
-    vd_cli_result r = run(args);
+    vd_cli_result r = run_cpu(args);
     assert_true(vd_cli_expect(&r, 0, "detect --json -"));
     cJSON *j = cJSON_Parse(r.out);
     assert_non_null(j);
@@ -455,52 +471,52 @@ static void test_detect_options(void **state) {
     NEED_MODEL();
     const char *in = TMP("in/input.png");
     const char *all[] = {"detect", "-m", g_model, "-t", "0.3", "--json", "-", in, NULL};
-    vd_cli_result r = run(all);
+    vd_cli_result r = run_cpu(all);
     assert_true(vd_cli_expect(&r, 0, "-t 0.3"));
     int n_all = count_detections(r.out);
     vd_cli_result_free(&r);
     const char *few[] = {"detect", "-m", g_model, "-t", "0.3", "--max-detections", "2", "--json", "-", in, NULL};
-    r = run(few);
+    r = run_cpu(few);
     assert_true(vd_cli_expect(&r, 0, "--max-detections 2"));
     assert_true(count_detections(r.out) <= 2 && count_detections(r.out) <= n_all);
     vd_cli_result_free(&r);
     /* --classes by name keeps only that class */
     const char *cls[] = {"detect", "-m", g_model, "-t", "0.3", "--classes", "disc", "--jsonl", in, NULL};
-    r = run(cls);
+    r = run_cpu(cls);
     assert_true(vd_cli_expect(&r, 0, "--classes disc"));
     assert_null(strstr(r.out, "\"label\":\"square\""));
     assert_null(strstr(r.out, "\"label\":\"bar\""));
     vd_cli_result_free(&r);
     const char *badcls[] = {"detect", "-m", g_model, "--classes", "unicorn", in, NULL};
-    r = run(badcls);
+    r = run_cpu(badcls);
     assert_true(vd_cli_expect(&r, 2, "--classes unicorn"));
     assert_non_null(strstr(r.err, "unknown class 'unicorn'"));
     vd_cli_result_free(&r);
     const char *badsize[] = {"detect", "-m", g_model, "--size", "100x96", in, NULL};
-    r = run(badsize);
+    r = run_cpu(badsize);
     assert_true(vd_cli_expect(&r, 2, "--size 100x96"));
     assert_non_null(strstr(r.err, "multiples of"));
     vd_cli_result_free(&r);
     const char *size[] = {"detect", "-m", g_model, "--size", "160x64", "-q", in, NULL};
-    r = run(size);
+    r = run_cpu(size);
     assert_true(vd_cli_expect(&r, 0, "--size 160x64"));
     assert_string_equal(r.out, ""); /* -q: no table */
     vd_cli_result_free(&r);
     /* -o naming one file */
     const char *single[] = {"detect", "-m", g_model, "-q", "-o", TMP("single.jpg"), in, NULL};
-    r = run(single);
+    r = run_cpu(single);
     assert_true(vd_cli_expect(&r, 0, "-o single.jpg"));
     assert_true(exists(TMP("single.jpg")));
     vd_cli_result_free(&r);
     /* the same base name twice does not overwrite */
     const char *twice[] = {"detect", "-m", g_model, "-q", "-o", TMP("twice"), in, in, NULL};
-    r = run(twice);
+    r = run_cpu(twice);
     assert_true(vd_cli_expect(&r, 0, "same name twice"));
     assert_true(exists(TMP("twice/input.png")) && exists(TMP("twice/input_2.png")));
     vd_cli_result_free(&r);
     /* an output folder that cannot be created: exit 4 */
     const char *noout[] = {"detect", "-m", g_model, "-q", "-o", TMP("in/one.png/x"), in, NULL};
-    r = run(noout);
+    r = run_cpu(noout);
     assert_true(vd_cli_expect(&r, 4, "unwritable -o"));
     vd_cli_result_free(&r);
 }
@@ -511,7 +527,7 @@ static void test_detect_coco(void **state) {
     copy_file(TMP("in/input.png"), TMP("000000000042.png"));
     const char *args[] = {"detect", "-m", g_model, "-q", "-t", "0.3", "--coco", TMP("coco.json"),
                           TMP("000000000042.png"), TMP("in/input.png"), NULL};
-    vd_cli_result r = run(args);
+    vd_cli_result r = run_cpu(args);
     assert_true(vd_cli_expect(&r, 0, "--coco"));
     assert_non_null(strstr(r.err, "no COCO image id")); /* input.png has no numeric name */
     cJSON *j = parse_file(TMP("coco.json"));
@@ -535,7 +551,7 @@ static void test_detect_coco(void **state) {
     assert_int_equal(vd_test_write_file(TMP("ann.json"), ann, strlen(ann)), 0);
     const char *with_ann[] = {"detect", "-m", g_model, "-q", "-t", "0.3", "--coco", TMP("coco2.json"),
                               "--coco-annotations", TMP("ann.json"), TMP("in/input.png"), NULL};
-    r = run(with_ann);
+    r = run_cpu(with_ann);
     assert_true(vd_cli_expect(&r, 0, "--coco-annotations"));
     j = parse_file(TMP("coco2.json"));
     cJSON_ArrayForEach(e, j) {
@@ -559,7 +575,7 @@ static void test_forward_matches_reference(void **state) {
     assert_int_equal(vd_tensorfile_write(TMP("pixels.safetensors"), px, 1, NULL), VKDETR_OK);
     const char *args[] = {"forward", "-m", g_model, "--pixels", TMP("pixels.safetensors"), "--out",
                           TMP("outputs.safetensors"), "--stages", NULL};
-    vd_cli_result r = run(args);
+    vd_cli_result r = run_cpu(args);
     assert_true(vd_cli_expect(&r, 0, "forward --stages"));
     vd_tensorfile out;
     assert_int_equal(vd_tensorfile_read(TMP("outputs.safetensors"), &out), VKDETR_OK);
@@ -588,7 +604,7 @@ static void test_forward_matches_reference(void **state) {
     /* without --stages: fewer outputs; a pixel file without pixel_values: exit 1 */
     const char *plain[] = {"forward", "-m", g_model, "--pixels", TMP("pixels.safetensors"), "--out",
                            TMP("plain.safetensors"), NULL};
-    r = run(plain);
+    r = run_cpu(plain);
     assert_true(vd_cli_expect(&r, 0, "forward"));
     assert_int_equal(vd_tensorfile_read(TMP("plain.safetensors"), &out), VKDETR_OK);
     assert_non_null(vd_tensorfile_find(&out, "logits"));
@@ -597,7 +613,7 @@ static void test_forward_matches_reference(void **state) {
     vd_cli_result_free(&r);
     const char *nopix[] = {"forward", "-m", g_model, "--pixels", TMP("plain.safetensors"), "--out",
                            TMP("never.safetensors"), NULL};
-    r = run(nopix);
+    r = run_cpu(nopix);
     assert_true(vd_cli_expect(&r, 1, "forward without pixel_values"));
     assert_non_null(strstr(r.err, "pixel_values"));
     assert_false(exists(TMP("never.safetensors")));
@@ -610,7 +626,7 @@ static void test_bench_json(void **state) {
     NEED_MODEL();
     const char *args[] = {"bench", "-m", g_model, "--backend", "cpu", "--runs", "3", "--warmup", "1",
                           "--threads", "1", "--json", "-", NULL};
-    vd_cli_result r = run(args);
+    vd_cli_result r = run_cpu(args);
     assert_true(vd_cli_expect(&r, 0, "bench --json -"));
     cJSON *j = cJSON_Parse(r.out);
     assert_non_null(j);
@@ -628,7 +644,7 @@ static void test_bench_json(void **state) {
     vd_cli_result_free(&r);
     const char *text[] = {"bench", "-m", g_model, "--backend", "cpu", "--runs", "2", "--warmup", "0",
                           "--image", TMP("in/gray.png"), NULL};
-    r = run(text);
+    r = run_cpu(text);
     assert_true(vd_cli_expect(&r, 0, "bench text"));
     assert_non_null(strstr(r.out, "latency    p50"));
     assert_non_null(strstr(r.out, "peak RSS"));
@@ -639,7 +655,7 @@ static void test_info(void **state) {
     (void)state;
     NEED_MODEL();
     const char *args[] = {"info", "--json", g_model, NULL};
-    vd_cli_result r = run(args);
+    vd_cli_result r = run_cpu(args);
     assert_true(vd_cli_expect(&r, 0, "info --json"));
     cJSON *j = cJSON_Parse(r.out);
     assert_non_null(j);
@@ -651,7 +667,7 @@ static void test_info(void **state) {
     cJSON_Delete(j);
     vd_cli_result_free(&r);
     const char *text[] = {"info", "-m", g_model, NULL};
-    r = run(text);
+    r = run_cpu(text);
     assert_true(vd_cli_expect(&r, 0, "info"));
     assert_non_null(strstr(r.out, "family       rt_detr"));
     assert_non_null(strstr(r.out, "0 disc"));

@@ -25,8 +25,9 @@ enum { MODEL_SIZE = 300007 };
 static const char *p(const char *fmt, const char *a, const char *b) {
     static char buf[8][1200];
     static int k;
-    char *s = buf[k++ % 8];
-    snprintf(s, 1200, fmt, a, b);
+    char *s = buf[k++ % 8], tmp[1200];
+    snprintf(tmp, sizeof tmp, fmt, a, b); /* a or b may be an earlier result */
+    memcpy(s, tmp, sizeof tmp);
     return s;
 }
 

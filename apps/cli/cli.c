@@ -59,10 +59,14 @@ void cli_report(const char *what, vkdetr_status st) {
 }
 
 void cli_model_opts_default(cli_model_opts *m) {
+    /* the library's defaults, so that --help shows what a plain vkdetr_model_load does */
+    vkdetr_model_params mp = vkdetr_model_default_params();
+    static const char *const backends[] = {"auto", "cpu", "vulkan"};
+    static const char *const precisions[] = {"auto", "fp32", "fp16"};
     m->model = NULL;
-    m->backend = "auto";
+    m->backend = (unsigned)mp.backend < 3 ? backends[mp.backend] : "auto";
     m->device = NULL;
-    m->precision = "auto";
+    m->precision = (unsigned)mp.precision < 3 ? precisions[mp.precision] : "auto";
 }
 
 static int is_file(const char *path) {

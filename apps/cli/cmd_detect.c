@@ -193,7 +193,7 @@ static int unique_stem(detect_run *run, const char *path, char *stem, size_t siz
         for (int i = 0; i < run->used_names.count && !used; i++)
             used = !strcmp(run->used_names.items[i], stem);
         if (!used) break;
-        snprintf(stem, size, "%s_%d", base, k);
+        if ((size_t)snprintf(stem, size, "%s_%d", base, k) >= size) return -1;
     }
     return vd_pathlist_add(&run->used_names, stem) ? -1 : 0;
 }
@@ -235,7 +235,11 @@ static int write_annotated(detect_run *run, const char *path, const char *stem,
         snprintf(out, sizeof out, "%s", run->o->output);
     } else {
         int jpeg = vd_files_has_ext(path, ".jpg") || vd_files_has_ext(path, ".jpeg");
-        snprintf(out, sizeof out, "%s/%s%s", run->o->output, stem, jpeg ? ".jpg" : ".png");
+        if ((size_t)snprintf(out, sizeof out, "%s/%s%s", run->o->output, stem,
+                             jpeg ? ".jpg" : ".png") >= sizeof out) {
+            cli_errorf("%s: output path too long", path);
+            return -1;
+        }
     }
     if (same_file(out, path)) {
         cli_errorf("%s: refusing to overwrite the input with its annotated image", out);
@@ -267,8 +271,11 @@ static int write_masks(detect_run *run, const char *stem, const vkdetr_result *r
         if (!png) return -1;
         for (size_t k = 0; k < n; k++) png[k] = m->data[k] ? 255 : 0;
         char out[PATH_MAX];
-        snprintf(out, sizeof out, "%s/%s_%d.png", run->o->masks, stem, i);
-        vkdetr_status st = vd_imageio_write(out, png, m->width, m->height, 1, 0);
+        vkdetr_status st = VKDETR_ERR_INVALID_ARG;
+        if ((size_t)snprintf(out, sizeof out, "%s/%s_%d.png", run->o->masks, stem, i) < sizeof out)
+            st = vd_imageio_write(out, png, m->width, m->height, 1, 0);
+        else
+            vd_app_error(st, "%s/%s_%d.png: path too long", run->o->masks, stem, i);
         free(png);
         if (st) {
             cli_errorf("%s", vd_app_last_error());
