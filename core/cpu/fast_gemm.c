@@ -12,7 +12,7 @@
 
 #include "core/cpu/kernels.h"
 
-#define IM2COL_BUDGET ((int64_t)4 << 20) /* bytes of im2col scratch per thread (soft) */
+#define IM2COL_BUDGET ((int64_t)8 << 20) /* bytes of im2col scratch per thread (soft) */
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
