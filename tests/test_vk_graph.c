@@ -15,6 +15,7 @@
 #include "core/vk/vk.h"
 #include "support/minidet.h"
 #include "support/testutil.h"
+#include "support/vktest.h"
 
 static vd_arena arena;
 static vd_minidet_weights weights;
@@ -23,7 +24,7 @@ static float input[2][VD_MINIDET_INPUT_N];
 
 
 /* Output i of the CPU reference for input k. */
-static float ref_out[2][VD_MINIDET_OUTS][64];
+static float ref_out[2][VD_MINIDET_OUTS][128];
 
 static vd_backend *make_vk(vkdetr_precision prec) {
     vkdetr_status st;
@@ -32,8 +33,8 @@ static vd_backend *make_vk(vkdetr_precision prec) {
     return be;
 }
 
-/* Runs the minidet on be for input k into out[i] (at most 64 values each). */
-static int run_minidet(vd_backend *be, int k, float out[VD_MINIDET_OUTS][64], vd_profile *prof) {
+/* Runs the minidet on be for input k into out[i] (at most 128 values each). */
+static int run_minidet(vd_backend *be, int k, float out[VD_MINIDET_OUTS][128], vd_profile *prof) {
     vd_minidet m;
     if (vd_minidet_build(&m, &weights)) return -1;
     vd_exec *ex;
@@ -53,7 +54,7 @@ static int run_minidet(vd_backend *be, int k, float out[VD_MINIDET_OUTS][64], vd
 }
 
 /* 1 when out matches the reference for input k. */
-static int check_outputs(const char *what, float out[VD_MINIDET_OUTS][64], int k, double tol) {
+static int check_outputs(const char *what, float out[VD_MINIDET_OUTS][128], int k, double tol) {
     static const int n[VD_MINIDET_OUTS] = {40, 50, 10, 70, 40};
     int ok = memcmp(out[2], ref_out[k][2], 10 * sizeof(int32_t)) == 0;
     if (!ok) {
@@ -76,7 +77,7 @@ static void test_outputs_and_profile(void **state) {
     (void)state;
     vd_backend *be = make_vk(VKDETR_PRECISION_FP32);
     assert_non_null(be);
-    float out[VD_MINIDET_OUTS][64];
+    float out[VD_MINIDET_OUTS][128];
     double node_ms[512] = {0};
     vd_profile prof = {.n_nodes = 512, .node_ms = node_ms};
     for (int k = 0; k < 2; k++) {
@@ -119,7 +120,7 @@ static void test_fp16(void **state) {
     vd_backend *be = make_vk(VKDETR_PRECISION_FP16);
     if (!be) skip();
     assert_true(vd_vk_backend_fp16(be));
-    float out[VD_MINIDET_OUTS][64];
+    float out[VD_MINIDET_OUTS][128];
     assert_int_equal(run_minidet(be, 0, out, NULL), 0);
     /* fp16 storage may reorder near-ties in the top-k; with the same selection the outputs
      * must be close */
@@ -132,7 +133,7 @@ static void test_fp16(void **state) {
 
 typedef struct thread_arg {
     vd_backend *be;
-    float out[VD_MINIDET_OUTS][64];
+    float out[VD_MINIDET_OUTS][128];
     int rc;
 } thread_arg;
 
@@ -165,7 +166,7 @@ static void test_weight_packing(void **state) {
     vd_backend *be = make_vk(VKDETR_PRECISION_FP32);
     assert_non_null(be);
     vd_vk_backend_set_weight_limit(be, 12 << 10); /* the largest weight is 10 KiB */
-    float out[VD_MINIDET_OUTS][64];
+    float out[VD_MINIDET_OUTS][128];
     assert_int_equal(run_minidet(be, 0, out, NULL), 0);
     printf("weights in %d buffers\n", vd_vk_backend_weight_buffers(be));
     assert_true(vd_vk_backend_weight_buffers(be) > 3);
@@ -194,7 +195,7 @@ static void test_pipeline_cache(void **state) {
     vd_backend *be = make_vk(VKDETR_PRECISION_FP32);
     assert_non_null(be);
     assert_false(vd_vk_backend_pipeline_cache_loaded(be));
-    float out[VD_MINIDET_OUTS][64];
+    float out[VD_MINIDET_OUTS][128];
     assert_int_equal(run_minidet(be, 0, out, NULL), 0);
     be->iface->free(be); /* saves the cache */
 
@@ -269,7 +270,7 @@ static void test_alloc_failures(void **state) {
     (void)state;
     vd_backend *be = make_vk(VKDETR_PRECISION_FP32);
     assert_non_null(be);
-    float out[VD_MINIDET_OUTS][64];
+    float out[VD_MINIDET_OUTS][128];
     assert_int_equal(run_minidet(be, 0, out, NULL), 0); /* weights and pipelines exist */
     vd_minidet m;
     assert_int_equal(vd_minidet_build(&m, &weights), 0);
@@ -309,7 +310,7 @@ static void test_alloc_failures(void **state) {
 }
 
 int main(void) {
-    setenv("VKDETR_DEVICE", "llvmpipe", 1);
+    vd_vk_test_setup();
     vkdetr_status st;
     vd_backend *probe = vd_vk_backend_create(NULL, VKDETR_PRECISION_FP32, &st);
     if (!probe) {

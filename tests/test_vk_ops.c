@@ -36,6 +36,7 @@
 #include "core/ops.h"
 #include "core/vk/vk.h"
 #include "support/testutil.h"
+#include "support/vktest.h"
 
 static vd_backend *backends[2]; /* fp32, fp16 storage (NULL when the device has none) */
 static vd_arena weight_arena;   /* weights live as long as the backends, as in a model */
@@ -722,7 +723,7 @@ static void test_topk(void **state) {
 /* ---- main ----------------------------------------------------------------------------- */
 
 int main(void) {
-    setenv("VKDETR_DEVICE", "llvmpipe", 1);
+    vd_vk_test_setup();
     verbose = getenv("VD_TEST_VERBOSE") ? atoi(getenv("VD_TEST_VERBOSE")) : 0;
     if (verbose > 1) vkdetr_log_set(NULL, NULL, VKDETR_LOG_DEBUG);
     vkdetr_status st;

@@ -15,6 +15,7 @@
 #include "core/vk/vk.h"
 #include "support/minidet.h"
 #include "support/testutil.h"
+#include "support/vktest.h"
 
 static atomic_int layer_errors, layer_warnings;
 
@@ -37,7 +38,7 @@ static vd_minidet_weights weights;
 static void run_graphs(vd_backend *be) {
     vd_rng r;
     vd_rng_seed(&r, 3);
-    static float x[VD_MINIDET_INPUT_N], out[64];
+    static float x[VD_MINIDET_INPUT_N], out[128];
     double node_ms[256];
     vd_profile prof = {.n_nodes = 256, .node_ms = node_ms};
 
@@ -99,7 +100,7 @@ static void test_validation(void **state) {
 }
 
 int main(void) {
-    setenv("VKDETR_DEVICE", "llvmpipe", 1);
+    vd_vk_test_setup();
     setenv("VKDETR_VALIDATION", "1", 1);
     vkdetr_log_set(count_log, NULL, VKDETR_LOG_WARN);
     vkdetr_status st;
