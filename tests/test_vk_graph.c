@@ -230,6 +230,22 @@ static void test_pipeline_cache(void **state) {
 
 static void test_device_selection(void **state) {
     (void)state;
+    vkdetr_device_info info[8];
+    int n = -1;
+    assert_int_equal(vd_vk_device_list(info, 8, &n), VKDETR_OK);
+    assert_true(n >= 1);
+    int lvp = -1;
+    for (int i = 0; i < n && i < 8; i++) {
+        printf("device %d: %s type %d, %llu MB, fp16 %d, usable %d\n", i, info[i].name,
+               (int)info[i].type, (unsigned long long)(info[i].memory_bytes >> 20), info[i].fp16,
+               info[i].usable);
+        if (strstr(info[i].name, "llvmpipe")) lvp = i;
+    }
+    assert_true(lvp >= 0);
+    assert_int_equal(info[lvp].type, VKDETR_DEVICE_CPU);
+    assert_true(info[lvp].usable);
+    assert_int_equal(vd_vk_device_list(NULL, 0, &n), VKDETR_OK); /* count only */
+    assert_true(n >= 1);
     vkdetr_status st;
     vd_backend *be = vd_vk_backend_create("no-such-gpu", VKDETR_PRECISION_FP32, &st);
     assert_null(be);

@@ -232,47 +232,6 @@ static void list_devices(const VkPhysicalDeviceProperties *props, uint32_t n, ch
                                props[i].deviceName, type_name(props[i].deviceType));
 }
 
-/* Index of the device to use, or -1 with the error set. */
-static int pick_device(const VkPhysicalDeviceProperties *props, uint32_t n, const char *want,
-                       vkdetr_status *st) {
-    char found[768];
-    list_devices(props, n, found, sizeof found);
-    if (n == 0) {
-        *st = vd_error(VKDETR_ERR_BACKEND, "vulkan: no device found (is a Vulkan driver "
-                       "installed?)");
-        return -1;
-    }
-    if (want && want[0]) {
-        if (all_digits(want)) {
-            long i = strtol(want, NULL, 10);
-            if (i >= 0 && i < (long)n) return (int)i;
-        } else {
-            for (uint32_t i = 0; i < n; i++)
-                if (contains_nocase(props[i].deviceName, want)) return (int)i;
-        }
-        *st = vd_error(VKDETR_ERR_BACKEND, "vulkan: no device matches \"%s\" (found: %s)", want,
-                       found);
-        return -1;
-    }
-    static const VkPhysicalDeviceType order[] = {VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU,
-                                                 VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU,
-                                                 VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU};
-    for (size_t o = 0; o < VD_ARRAY_LEN(order); o++)
-        for (uint32_t i = 0; i < n; i++)
-            if (props[i].deviceType == order[o]) return (int)i;
-    /* only CPU (or "other") devices: name the first in the hint */
-    char hint[64];
-    int len = 0;
-    while (props[0].deviceName[len] && props[0].deviceName[len] != ' ' && len < 63) {
-        hint[len] = (char)tolower((unsigned char)props[0].deviceName[len]);
-        len++;
-    }
-    hint[len] = 0;
-    *st = vd_error(VKDETR_ERR_BACKEND, "vulkan: no usable device (found: %s; set "
-                   "VKDETR_DEVICE=%s to use it)", found, hint);
-    return -1;
-}
-
 static int has_device_ext(VkPhysicalDevice phys, const char *name) {
     uint32_t n = 0;
     if (vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL) != VK_SUCCESS || !n) return 0;
@@ -285,44 +244,141 @@ static int has_device_ext(VkPhysicalDevice phys, const char *name) {
     return found;
 }
 
-static vkdetr_status select_physical(vd_vk_device *d, const char *want) {
-    vkdetr_status st = VKDETR_OK;
-    uint32_t n = 0;
-    VkPhysicalDevice *devs = NULL;
-    VkPhysicalDeviceProperties *props = NULL;
-    VD_VK_CHECK(vkEnumeratePhysicalDevices(d->instance, &n, NULL));
-    devs = vd_calloc(n ? n : 1, sizeof *devs);
-    props = vd_calloc(n ? n : 1, sizeof *props);
-    if (!devs || !props) {
-        st = vd_error(VKDETR_ERR_NO_MEMORY, "out of memory listing Vulkan devices");
-        goto fail;
-    }
-    VkResult r = vkEnumeratePhysicalDevices(d->instance, &n, devs);
-    if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
-        st = vd_vk_status(r, "vkEnumeratePhysicalDevices");
-        goto fail;
-    }
-    for (uint32_t i = 0; i < n; i++) vkGetPhysicalDeviceProperties(devs[i], &props[i]);
-    int pick = pick_device(props, n, want, &st);
-    if (pick < 0) goto fail;
-    d->phys = devs[pick];
-    d->props = props[pick];
-    snprintf(d->name, sizeof d->name, "%s", d->props.deviceName);
-    if (d->props.apiVersion < VK_API_VERSION_1_1) {
-        st = vd_error(VKDETR_ERR_BACKEND, "vulkan: %s supports Vulkan %u.%u; vkdetr needs 1.1",
-                      d->name, VK_API_VERSION_MAJOR(d->props.apiVersion),
-                      VK_API_VERSION_MINOR(d->props.apiVersion));
-        goto fail;
-    }
-    const VkPhysicalDeviceLimits *lim = &d->props.limits;
+/* The first queue family with compute, -1 if none; its timestampValidBits in *ts_bits. */
+static int compute_family(VkPhysicalDevice phys, uint32_t *ts_bits) {
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(phys, &nq, NULL);
+    VkQueueFamilyProperties qf[16];
+    if (nq > 16) nq = 16;
+    vkGetPhysicalDeviceQueueFamilyProperties(phys, &nq, qf);
+    for (uint32_t i = 0; i < nq; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
+            if (ts_bits) *ts_bits = qf[i].timestampValidBits;
+            return (int)i;
+        }
+    return -1;
+}
+
+/* NULL when vkdetr runs on the device, else why not. */
+static const char *unusable(VkPhysicalDevice phys, const VkPhysicalDeviceProperties *p) {
+    const VkPhysicalDeviceLimits *lim = &p->limits;
+    if (p->apiVersion < VK_API_VERSION_1_1) return "it supports only Vulkan 1.0; vkdetr needs 1.1";
     if (lim->maxComputeWorkGroupInvocations < 256 || lim->maxComputeWorkGroupSize[0] < 256 ||
-        lim->maxComputeSharedMemorySize < 16384) {
-        st = vd_error(VKDETR_ERR_BACKEND, "vulkan: %s allows %u invocations per workgroup and "
-                      "%u bytes of shared memory; vkdetr needs 256 and 16384", d->name,
-                      lim->maxComputeWorkGroupInvocations, lim->maxComputeSharedMemorySize);
-        goto fail;
+        lim->maxComputeSharedMemorySize < 16384)
+        return "vkdetr needs 256 invocations per workgroup and 16 KB of shared memory";
+    if (compute_family(phys, NULL) < 0) return "it has no compute queue";
+    return NULL;
+}
+
+/* 16-bit storage buffers and float16 arithmetic; *ext: the float16 extension is needed
+ * (devices before Vulkan 1.2). */
+static int query_fp16(VkPhysicalDevice phys, const VkPhysicalDeviceProperties *p, int *ext) {
+    *ext = p->apiVersion < VK_API_VERSION_1_2;
+    if (*ext && !has_device_ext(phys, "VK_KHR_shader_float16_int8")) return 0;
+    VkPhysicalDevice16BitStorageFeatures s16 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    VkPhysicalDeviceShaderFloat16Int8Features h16 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .pNext = &s16};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                    .pNext = &h16};
+    vkGetPhysicalDeviceFeatures2(phys, &f2);
+    return s16.storageBuffer16BitAccess && h16.shaderFloat16;
+}
+
+/* Index of the device to use, or -1 with the error set. */
+static int pick_device(VkPhysicalDevice *devs, const VkPhysicalDeviceProperties *props,
+                       uint32_t n, const char *want, vkdetr_status *st) {
+    char found[768];
+    list_devices(props, n, found, sizeof found);
+    if (n == 0) {
+        *st = vd_error(VKDETR_ERR_BACKEND, "vulkan: no device found (is a Vulkan driver "
+                       "installed?)");
+        return -1;
     }
-fail:
+    if (want && want[0]) {
+        int pick = -1;
+        if (all_digits(want)) {
+            long i = strtol(want, NULL, 10);
+            if (i >= 0 && i < (long)n) pick = (int)i;
+        } else {
+            for (uint32_t i = 0; i < n && pick < 0; i++)
+                if (contains_nocase(props[i].deviceName, want)) pick = (int)i;
+        }
+        if (pick < 0) {
+            *st = vd_error(VKDETR_ERR_BACKEND, "vulkan: no device matches \"%s\" (found: %s)",
+                           want, found);
+            return -1;
+        }
+        const char *why = unusable(devs[pick], &props[pick]);
+        if (why) {
+            *st = vd_error(VKDETR_ERR_BACKEND, "vulkan: cannot use %s: %s",
+                           props[pick].deviceName, why);
+            return -1;
+        }
+        return pick;
+    }
+    static const VkPhysicalDeviceType order[] = {VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU,
+                                                 VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU,
+                                                 VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU};
+    for (size_t o = 0; o < VD_ARRAY_LEN(order); o++)
+        for (uint32_t i = 0; i < n; i++)
+            if (props[i].deviceType == order[o] && !unusable(devs[i], &props[i])) return (int)i;
+    /* only CPU (or unusable) devices: name the first in the hint */
+    char hint[64];
+    int len = 0;
+    while (props[0].deviceName[len] && props[0].deviceName[len] != ' ' && len < 63) {
+        hint[len] = (char)tolower((unsigned char)props[0].deviceName[len]);
+        len++;
+    }
+    hint[len] = 0;
+    *st = vd_error(VKDETR_ERR_BACKEND, "vulkan: no usable device (found: %s; set "
+                   "VKDETR_DEVICE=%s to use it)", found, hint);
+    return -1;
+}
+
+/* The devices and their properties; caller frees both. */
+static vkdetr_status enumerate(VkInstance inst, VkPhysicalDevice **devs,
+                               VkPhysicalDeviceProperties **props, uint32_t *n) {
+    *devs = NULL;
+    *props = NULL;
+    *n = 0;
+    uint32_t count = 0;
+    VkResult r = vkEnumeratePhysicalDevices(inst, &count, NULL);
+    if (r != VK_SUCCESS) return vd_vk_status(r, "vkEnumeratePhysicalDevices");
+    *devs = vd_calloc(count ? count : 1, sizeof **devs);
+    *props = vd_calloc(count ? count : 1, sizeof **props);
+    if (!*devs || !*props) {
+        vd_free(*devs);
+        vd_free(*props);
+        *devs = NULL;
+        *props = NULL;
+        return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory listing Vulkan devices");
+    }
+    r = vkEnumeratePhysicalDevices(inst, &count, *devs);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+        vd_free(*devs);
+        vd_free(*props);
+        *devs = NULL;
+        *props = NULL;
+        return vd_vk_status(r, "vkEnumeratePhysicalDevices");
+    }
+    for (uint32_t i = 0; i < count; i++) vkGetPhysicalDeviceProperties((*devs)[i], &(*props)[i]);
+    *n = count;
+    return VKDETR_OK;
+}
+
+static vkdetr_status select_physical(vd_vk_device *d, const char *want) {
+    VkPhysicalDevice *devs;
+    VkPhysicalDeviceProperties *props;
+    uint32_t n;
+    vkdetr_status st = enumerate(d->instance, &devs, &props, &n);
+    if (st) return st;
+    int pick = pick_device(devs, props, n, want, &st);
+    if (pick >= 0) {
+        d->phys = devs[pick];
+        d->props = props[pick];
+        snprintf(d->name, sizeof d->name, "%s", d->props.deviceName);
+    }
     vd_free(devs);
     vd_free(props);
     return st;
@@ -330,30 +386,11 @@ fail:
 
 static vkdetr_status create_device(vd_vk_device *d, int want_fp16) {
     vkdetr_status st = VKDETR_OK;
-    uint32_t nq = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nq, NULL);
-    VkQueueFamilyProperties qf[16];
-    if (nq > 16) nq = 16;
-    vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nq, qf);
-    int family = -1;
-    for (uint32_t i = 0; i < nq && family < 0; i++)
-        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
-    if (family < 0)
-        return vd_error(VKDETR_ERR_BACKEND, "vulkan: %s has no compute queue", d->name);
+    int family = compute_family(d->phys, &d->timestamp_bits);
+    if (family < 0) return vd_error(VKDETR_ERR_BACKEND, "vulkan: %s has no compute queue", d->name);
     d->queue_family = (uint32_t)family;
-    d->timestamp_bits = qf[family].timestampValidBits;
-
-    /* features: 16-bit storage (core 1.1), float16 arithmetic (core 1.2 or extension) */
-    int f16_ext = d->props.apiVersion < VK_API_VERSION_1_2;
-    int f16_queryable = !f16_ext || has_device_ext(d->phys, "VK_KHR_shader_float16_int8");
-    VkPhysicalDevice16BitStorageFeatures s16 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
-    VkPhysicalDeviceShaderFloat16Int8Features h16 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .pNext = &s16};
-    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
-                                    .pNext = f16_queryable ? (void *)&h16 : (void *)&s16};
-    vkGetPhysicalDeviceFeatures2(d->phys, &f2);
-    d->has_fp16 = f16_queryable && s16.storageBuffer16BitAccess && h16.shaderFloat16;
+    int f16_ext;
+    d->has_fp16 = query_fp16(d->phys, &d->props, &f16_ext);
     if (want_fp16 == 2 && !d->has_fp16)
         return vd_error(VKDETR_ERR_UNSUPPORTED, "vulkan: %s has no fp16 storage "
                         "(storageBuffer16BitAccess and shaderFloat16)", d->name);
@@ -436,4 +473,54 @@ void vd_vk_device_close(vd_vk_device *d) {
     d->messenger = VK_NULL_HANDLE;
     d->instance = VK_NULL_HANDLE;
     d->queue_lock_init = 0;
+}
+
+/* ---- listing ---------------------------------------------------------------------------- */
+
+static vkdetr_device_type public_type(VkPhysicalDeviceType t) {
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return VKDETR_DEVICE_DISCRETE_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return VKDETR_DEVICE_INTEGRATED_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return VKDETR_DEVICE_VIRTUAL_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return VKDETR_DEVICE_CPU;
+    default: return VKDETR_DEVICE_OTHER;
+    }
+}
+
+vkdetr_status vd_vk_device_list(vkdetr_device_info *out, int capacity, int *count) {
+    *count = 0;
+    vd_vk_config cfg;
+    vd_vk_device tmp;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&tmp, 0, sizeof tmp);
+    if (create_instance(&cfg, &tmp) != VKDETR_OK) { /* no loader or no driver: no devices */
+        vd_error_clear();
+        return VKDETR_OK;
+    }
+    VkPhysicalDevice *devs;
+    VkPhysicalDeviceProperties *props;
+    uint32_t n;
+    vkdetr_status st = enumerate(tmp.instance, &devs, &props, &n);
+    if (st == VKDETR_OK) {
+        for (uint32_t i = 0; i < n && (int)i < capacity; i++) {
+            vkdetr_device_info *o = &out[i];
+            memset(o, 0, sizeof *o);
+            snprintf(o->name, sizeof o->name, "%s", props[i].deviceName);
+            o->type = public_type(props[i].deviceType);
+            VkPhysicalDeviceMemoryProperties mp;
+            vkGetPhysicalDeviceMemoryProperties(devs[i], &mp);
+            for (uint32_t h = 0; h < mp.memoryHeapCount; h++)
+                if ((mp.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+                    mp.memoryHeaps[h].size > o->memory_bytes)
+                    o->memory_bytes = mp.memoryHeaps[h].size;
+            int ext;
+            o->fp16 = query_fp16(devs[i], &props[i], &ext);
+            o->usable = unusable(devs[i], &props[i]) == NULL;
+        }
+        *count = (int)n;
+        vd_free(devs);
+        vd_free(props);
+    }
+    vd_vk_device_close(&tmp);
+    return st;
 }

@@ -17,6 +17,12 @@
 
 #include "core/backend.h"
 
+/* The Vulkan devices in the order of the index vd_vk_backend_create accepts, for
+ * vkdetr_device_list (include/vkdetr.h): writes at most capacity entries to out and the
+ * number of devices to *count. No loader or no driver: 0 devices and VKDETR_OK.
+ * Thread-safe (uses its own short-lived instance). */
+vkdetr_status vd_vk_device_list(vkdetr_device_info *out, int capacity, int *count);
+
 /* 1 when be is a Vulkan backend. */
 int vd_vk_is_backend(const vd_backend *be);
 
