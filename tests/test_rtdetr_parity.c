@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void check(const char *rel, int reference_kernels) {
     vd_parity_opts o = vd_parity_default_opts(vd_test_path(rel));
@@ -29,8 +30,9 @@ int main(int argc, char **argv) {
         int fails = 0;
         for (int i = 1; i < argc; i++) {
             vd_parity_opts o = vd_parity_default_opts(argv[i]);
-            const char *t = getenv("VKDETR_THREADS");
+            const char *t = getenv("VKDETR_THREADS"), *b = getenv("VKDETR_PARITY_BACKEND");
             o.n_threads = t ? atoi(t) : 0;
+            if (b && !strcmp(b, "vulkan")) o.backend = VKDETR_BACKEND_VULKAN;
             fails += vd_parity_run(&o) != 0;
         }
         printf("%s\n", fails ? "PARITY FAILED" : "parity passed");
