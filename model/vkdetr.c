@@ -6,6 +6,9 @@
 #include "core/image.h"
 #include "core/json.h"
 #include "model/model.h"
+#ifdef VKDETR_HAVE_VULKAN
+#include "core/vk/vk.h"
+#endif
 
 VKDETR_API const char *vkdetr_version(void) { return "0.1.0"; }
 
@@ -195,6 +198,17 @@ VKDETR_API vkdetr_status vkdetr_model_get_info(const vkdetr_model *m, vkdetr_mod
 VKDETR_API const char *vkdetr_model_class_name(const vkdetr_model *m, int class_id) {
     if (!m || class_id < 0 || class_id >= m->info.num_labels) return NULL;
     return m->info.labels[class_id];
+}
+
+VKDETR_API vkdetr_status vkdetr_device_list(vkdetr_device_info *out, int capacity, int *count) {
+    if (!count || capacity < 0 || (capacity > 0 && !out))
+        return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_device_list: bad arguments");
+    *count = 0;
+#ifdef VKDETR_HAVE_VULKAN
+    return vd_vk_device_list(out, capacity, count);
+#else
+    return VKDETR_OK;
+#endif
 }
 
 VKDETR_API vkdetr_status vkdetr_image_load(const char *path, vkdetr_image *out) {

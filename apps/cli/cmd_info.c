@@ -87,18 +87,9 @@ static const char *device_type_name(vkdetr_device_type t) {
     }
 }
 
-/* vkdetr_device_list is new in the public API: until every library build has it, a library
- * without it reads as "no Vulkan devices" instead of failing to link. */
-#if defined(__GNUC__)
-#pragma weak vkdetr_device_list
-#endif
-
 static cJSON *devices_json(void) {
     cJSON *arr = cJSON_CreateArray();
     int n = 0;
-#if defined(__GNUC__)
-    if (!vkdetr_device_list) return arr;
-#endif
     if (vkdetr_device_list(NULL, 0, &n) || n <= 0) return arr;
     vkdetr_device_info *d = calloc((size_t)n, sizeof *d);
     if (d && vkdetr_device_list(d, n, &n) == VKDETR_OK) {
