@@ -15,15 +15,30 @@ typedef struct vd_cpu_ctx {
     int n_threads;  /* vd_pool_threads(pool) */
     void *scratch;  /* 64-byte aligned */
     size_t scratch_size;
+    /* Prepared weight data per node, indexed by node id (see vd_cpu_op.prep_key); NULL, or
+     * NULL entries, when there is none: kernels then take a path without it. */
+    const void *const *prep;
 } vd_cpu_ctx;
 
 typedef void (*vd_cpu_kernel)(const vd_cpu_ctx *ctx, vd_tensor *dst);
 /* Scratch bytes the kernel needs for dst with n_threads threads. */
 typedef size_t (*vd_cpu_scratch_fn)(const vd_tensor *dst, int n_threads);
 
+/* Weight preparation (optional): data derived from a node's weights alone, such as a packed
+ * or Winograd-transformed copy, made when a session is created and passed to the kernel in
+ * ctx->prep[dst->id]. prep_key returns the weight the data derives from (NULL: nothing to
+ * prepare for this node) and a variant number; the backend caches the data of model weights
+ * (VD_TENSOR_WEIGHT) under (weight, variant), so every session of a model shares one copy,
+ * made once. prep_make returns the data (vd_aligned_alloc; NULL when out of memory) and its
+ * size. */
+typedef const vd_tensor *(*vd_cpu_prep_key_fn)(const vd_tensor *dst, int *variant);
+typedef void *(*vd_cpu_prep_make_fn)(const vd_tensor *dst, int variant, size_t *bytes);
+
 typedef struct vd_cpu_op {
     vd_cpu_kernel run;
     vd_cpu_scratch_fn scratch; /* NULL: none */
+    vd_cpu_prep_key_fn prep_key;   /* NULL: none */
+    vd_cpu_prep_make_fn prep_make;
 } vd_cpu_op;
 
 /* Indexed by vd_op. Every entry of the reference table but LEAF and VIEW is set; entries of
@@ -36,7 +51,8 @@ extern const vd_cpu_op vd_cpu_fast_ops[VD_OP_COUNT];
  * model config). */
 typedef enum vd_cpu_kernels { VD_CPU_REFERENCE = 0, VD_CPU_FAST = 1 } vd_cpu_kernels;
 
-/* Runs one node with the given table (for tests): allocates scratch itself. */
+/* Runs one node with the given table (for tests): allocates scratch and prepared data itself
+ * (nothing is cached). */
 vkdetr_status vd_cpu_run_node(const vd_cpu_op *table, vd_pool *pool, vd_tensor *dst);
 
 /* Scalar helpers shared by kernels. */

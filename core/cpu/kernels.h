@@ -53,6 +53,60 @@ size_t vd_cpu_fast_attention_scratch(const vd_tensor *dst, int n_threads);
 void vd_cpu_fast_msda(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_fast_msda_scratch(const vd_tensor *dst, int n_threads);
 
+/* ---- packed GEMM (fast_mm.c) -------------------------------------------------------------- */
+
+/* 1 when the CPU has AVX2 and FMA (checked once), or as forced by vd_cpu_force_isa. */
+int vd_cpu_has_avx2(void);
+/* Tests: 0 forces the plain C kernels, 1 AVX2 (when compiled for x86-64), -1 automatic.
+ * Process-wide; not for use while kernels run. */
+void vd_cpu_force_isa(int avx2);
+
+/* B operands are packed in panels of VD_MM_NR columns: panel p holds columns [8p, 8p+8) as
+ * k rows of 8 floats (zeros past column n), panels one after the other. */
+#define VD_MM_NR 8
+static inline size_t vd_mm_packed_floats(int64_t k, int64_t n) {
+    return (size_t)((n + VD_MM_NR - 1) / VD_MM_NR) * VD_MM_NR * (size_t)k;
+}
+
+/* Packs B (k x n) into bp (vd_mm_packed_floats(k, n) floats): B[kk][j] = b[kk * ldb + j]
+ * (trans 0) or b[j * ldb + kk] (trans 1, e.g. a linear layer's weight [n, k]). */
+void vd_mm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t n, float *bp);
+
+/* What is applied to a finished tile of C: act(c + bias_row[i] + bias_col[j] + res[i][j]);
+ * NULL members are skipped. Indices relative to the C of the vd_mm call. */
+typedef struct vd_mm_epilogue {
+    const float *bias_row; /* [m] */
+    const float *bias_col; /* [n] */
+    const float *res;      /* [m][ldr] */
+    int64_t ldr;
+    vd_act act;
+} vd_mm_epilogue;
+
+/* c[i * ldc + j] = epilogue(sum_kk a[i * lda + kk] * B[kk][j]) for i < m, j < n, with B
+ * packed by vd_mm_pack_b (depth k). Single-threaded: callers split m and n over the pool.
+ * epi may be NULL. Accumulates in f32 (FMA with AVX2), depth in blocks of 256. */
+void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
+           int64_t m, int64_t n, const vd_mm_epilogue *epi);
+
+/* ---- conv2d and linear on the packed GEMM (fast_conv.c) and Winograd (fast_winograd.c) ----
+ * The fast table's conv2d and linear. Weights prepared once per model (cpu.h): w^T packed for
+ * linear, the Winograd transform U for 3x3 stride-1 conv2d. Without prepared data (or AVX2)
+ * they fall back to im2col / the sgemm kernels above. */
+void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads);
+const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant);
+void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes);
+void vd_cpu_packed_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);
+const vd_tensor *vd_cpu_packed_linear_prep_key(const vd_tensor *dst, int *variant);
+void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *bytes);
+
+/* 1 when dst (a conv2d) can run as Winograd F(4x4, 3x3) here: 3x3, stride 1, one group,
+ * AVX2 + FMA, and no activation but ReLU after a residual. */
+int vd_cpu_winograd_fits(const vd_tensor *dst);
+size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads);
+/* Runs dst with u, the prepared transform (36, O, C) of its weight. */
+void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u);
+
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 /* y[i] = act(y[i]) for n elements (fast_elementwise.c): relu, SiLU, sigmoid and GELU in

@@ -1,0 +1,242 @@
+/* Fast conv2d and linear on the packed GEMM of fast_mm.c, bias, residual and activation
+ * fused into the GEMM's epilogue (no second pass over the output).
+ *
+ * conv2d takes one of four paths (conv_choose):
+ *   - Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions whose transformed weights were
+ *     prepared at session creation (fast_winograd.c);
+ *   - pointwise (1x1, stride 1, no padding): y [O, P] = w [O, C] x [C, P], a block of pixels
+ *     of x packed per task, the weights read in place;
+ *   - im2col: the patches of a block of output pixels packed straight into the GEMM's panel
+ *     layout (no im2col matrix), then w [O, C*kh*kw] times the panel;
+ *   - grouped and depthwise convolutions: the sgemm/direct kernel of fast_gemm.c.
+ * Tasks are blocks of output pixels (and Winograd tiles), each over every output channel, so
+ * the packed input is made once; the weights stream through L2 in blocks (vd_mm).
+ *
+ * linear: y [M, O] = x [M, K] w^T with w^T packed once per model (prepared), tasks over
+ * row blocks and, when rows are few, column blocks. */
+#include "core/cpu/kernels.h"
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+/* Tasks wanted for n_threads: several per thread, since the pool hands tasks out dynamically
+ * and a shared machine may slow one thread down. One when running alone. */
+static int64_t want_tasks(int n_threads) { return n_threads > 1 ? 6 * (int64_t)n_threads : 1; }
+
+#define PACK_BUDGET ((int64_t)1 << 20) /* bytes of packed input per thread (soft) */
+
+typedef enum conv_path { PATH_WINOGRAD, PATH_POINTWISE, PATH_IM2COL, PATH_SGEMM } conv_path;
+
+typedef struct conv_plan {
+    int64_t n, c, h, w, o, oh, ow, p;
+    int64_t kh, kw, sh, sw, pt, pl, k; /* k = c * kh * kw, the GEMM depth */
+    conv_path path;
+    int64_t nb, blocks;        /* pixels per block (a multiple of 16), blocks per image */
+    int64_t mb, msplit;        /* output channels per task, parts */
+    int64_t tasks;
+} conv_plan;
+
+static conv_path conv_choose(const vd_tensor *dst, const void *prep) {
+    const vd_tensor *w = dst->src[1];
+    const vd_conv2d_params *p = &dst->p.conv;
+    if (p->groups != 1) return PATH_SGEMM;
+    if (prep && vd_cpu_winograd_fits(dst)) return PATH_WINOGRAD;
+    if (w->ne[2] == 1 && w->ne[3] == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_t &&
+        !p->pad_l && !p->pad_b && !p->pad_r)
+        return PATH_POINTWISE;
+    return PATH_IM2COL;
+}
+
+static void conv_plan_init(const vd_tensor *dst, int n_threads, const void *prep,
+                           conv_plan *cp) {
+    const vd_tensor *x = dst->src[0], *w = dst->src[1];
+    const vd_conv2d_params *p = &dst->p.conv;
+    cp->n = x->ne[0], cp->c = x->ne[1], cp->h = x->ne[2], cp->w = x->ne[3];
+    cp->o = w->ne[0], cp->oh = dst->ne[2], cp->ow = dst->ne[3], cp->p = cp->oh * cp->ow;
+    cp->kh = w->ne[2], cp->kw = w->ne[3], cp->sh = p->stride_h, cp->sw = p->stride_w;
+    cp->pt = p->pad_t, cp->pl = p->pad_l;
+    cp->k = cp->c * cp->kh * cp->kw;
+    cp->path = conv_choose(dst, prep);
+    cp->nb = cp->blocks = cp->mb = cp->msplit = cp->tasks = 0;
+    if (cp->path != PATH_POINTWISE && cp->path != PATH_IM2COL) return;
+    /* pixel blocks: wide enough that each pass over the weights (A) serves at least 64
+     * pixels, as wide as the packing budget allows; then, when the blocks are too few for the
+     * threads, the output channels are split too (each part packs the block again) */
+    int64_t want = want_tasks(n_threads);
+    int64_t nb = (PACK_BUDGET / (cp->k * 4)) / 16 * 16;
+    nb = VD_MIN(VD_MAX(nb, 64), 512);
+    nb = VD_MIN(nb, round_up(cp->p, 16));
+    while (nb > 64 && cp->n * ceil_div(cp->p, nb) < want) nb = VD_MAX(64, round_up(nb / 2, 16));
+    cp->nb = nb;
+    cp->blocks = ceil_div(cp->p, nb);
+    cp->msplit = 1;
+    if (cp->n * cp->blocks < want)
+        cp->msplit = VD_MIN(ceil_div(want, cp->n * cp->blocks), ceil_div(cp->o, 24));
+    cp->mb = round_up(ceil_div(cp->o, cp->msplit), 6);
+    cp->msplit = ceil_div(cp->o, cp->mb);
+    cp->tasks = cp->n * cp->blocks * cp->msplit;
+}
+
+size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads) {
+    conv_plan cp;
+    /* the scratch must serve the path the kernel will take; Winograd is only possible with
+     * prepared weights, and asks for at least as much as the fallback it replaces */
+    conv_plan_init(dst, n_threads, NULL, &cp);
+    size_t s = 0;
+    if (cp.path == PATH_SGEMM) s = vd_cpu_fast_conv2d_scratch(dst, n_threads);
+    else s = vd_cpu_slice_bytes(vd_mm_packed_floats(cp.k, cp.nb) * sizeof(float)) * (size_t)n_threads;
+    if (vd_cpu_winograd_fits(dst)) s = VD_MAX(s, vd_cpu_winograd_scratch(dst, n_threads));
+    return s;
+}
+
+typedef struct conv_job {
+    const vd_cpu_ctx *ctx;
+    const conv_plan *cp;
+    const float *x, *w, *bias, *res;
+    float *y;
+    vd_act act;
+    size_t scratch_per_thread;
+} conv_job;
+
+/* The patches of output pixels [p0, p0 + np) of one image (x: [C, H, W]) in the GEMM's panel
+ * layout: panel q holds pixels p0 + 8q .. +8 as k rows of 8 (row = (c, ky, kx)). */
+static void pack_im2col(const conv_plan *cp, const float *x, int64_t p0, int64_t np,
+                        float *bp) {
+    for (int64_t j0 = 0; j0 < np; j0 += VD_MM_NR) {
+        float *panel = bp + j0 * cp->k;
+        int64_t iy0[VD_MM_NR], ix0[VD_MM_NR];
+        for (int q = 0; q < VD_MM_NR; q++) {
+            int64_t pp = p0 + j0 + q;
+            if (j0 + q < np) {
+                iy0[q] = (pp / cp->ow) * cp->sh - cp->pt;
+                ix0[q] = (pp % cp->ow) * cp->sw - cp->pl;
+            } else { /* past the block: a row no tap reaches, so zeros */
+                iy0[q] = -(cp->kh + 1);
+                ix0[q] = 0;
+            }
+        }
+        /* all 8 pixels in one output row: their taps are ix0[0] + q * sw */
+        int row = iy0[VD_MM_NR - 1] == iy0[0] && ix0[VD_MM_NR - 1] == ix0[0] + 7 * cp->sw;
+        for (int64_t c = 0; c < cp->c; c++) {
+            const float *xc = x + c * cp->h * cp->w;
+            for (int64_t ky = 0; ky < cp->kh; ky++)
+                for (int64_t kx = 0; kx < cp->kw; kx++) {
+                    float *d = panel + ((c * cp->kh + ky) * cp->kw + kx) * VD_MM_NR;
+                    int64_t iy = iy0[0] + ky, ixa = ix0[0] + kx;
+                    if (row && iy >= 0 && iy < cp->h && ixa >= 0 &&
+                        ixa + 7 * cp->sw < cp->w) {
+                        const float *xr = xc + iy * cp->w + ixa;
+                        if (cp->sw == 1)
+                            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[q];
+                        else if (cp->sw == 2)
+                            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[2 * q];
+                        else
+                            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[q * cp->sw];
+                        continue;
+                    }
+                    for (int q = 0; q < VD_MM_NR; q++) {
+                        int64_t yy = iy0[q] + ky, xx = ix0[q] + kx;
+                        d[q] = yy >= 0 && yy < cp->h && xx >= 0 && xx < cp->w
+                                   ? xc[yy * cp->w + xx] : 0.0f;
+                    }
+                }
+        }
+    }
+}
+
+static void conv_block_task(void *arg, int task, int thread) {
+    const conv_job *j = arg;
+    const conv_plan *cp = j->cp;
+    int64_t m0 = (task % cp->msplit) * cp->mb, mr = VD_MIN(cp->mb, cp->o - m0);
+    task /= (int)cp->msplit;
+    int64_t n = task / cp->blocks, p0 = (task % cp->blocks) * cp->nb;
+    int64_t np = VD_MIN(cp->nb, cp->p - p0);
+    const float *xn = j->x + n * cp->c * cp->h * cp->w;
+    float *bp = vd_cpu_thread_scratch(j->ctx, j->scratch_per_thread, thread);
+    if (cp->path == PATH_POINTWISE)
+        vd_mm_pack_b(xn + p0, cp->p, 0, cp->c, np, bp);
+    else
+        pack_im2col(cp, xn, p0, np, bp);
+    int64_t yoff = (n * cp->o + m0) * cp->p + p0;
+    vd_mm_epilogue e = {j->bias ? j->bias + m0 : NULL, NULL, j->res ? j->res + yoff : NULL,
+                        cp->p, j->act};
+    vd_mm(j->w + m0 * cp->k, cp->k, bp, cp->k, j->y + yoff, cp->p, mr, np, &e);
+}
+
+void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst) {
+    const void *prep = ctx->prep ? ctx->prep[dst->id] : NULL;
+    conv_plan cp;
+    conv_plan_init(dst, ctx->n_threads, prep, &cp);
+    if (cp.path == PATH_SGEMM) {
+        vd_cpu_fast_conv2d(ctx, dst);
+        return;
+    }
+    if (cp.path == PATH_WINOGRAD) {
+        vd_cpu_winograd_conv2d(ctx, dst, prep);
+        return;
+    }
+    conv_job j = {ctx, &cp, dst->src[0]->data, dst->src[1]->data,
+                  dst->src[2] ? dst->src[2]->data : NULL, dst->src[3] ? dst->src[3]->data : NULL,
+                  dst->data, dst->p.conv.act,
+                  vd_mm_packed_floats(cp.k, cp.nb) * sizeof(float)};
+    vd_pool_run(ctx->pool, (int)cp.tasks, conv_block_task, &j);
+}
+
+/* ---- linear ---------------------------------------------------------------------------------- */
+
+/* The prepared weight of a linear node: w^T packed for vd_mm. */
+const vd_tensor *vd_cpu_packed_linear_prep_key(const vd_tensor *dst, int *variant) {
+    *variant = 0;
+    return dst->src[1];
+}
+
+void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
+    (void)variant;
+    const vd_tensor *w = dst->src[1]; /* (O, K) */
+    int64_t o = w->ne[0], k = w->ne[1];
+    *bytes = vd_mm_packed_floats(k, o) * sizeof(float);
+    float *bp = vd_aligned_alloc(*bytes);
+    if (bp) vd_mm_pack_b(w->data, k, 1, k, o, bp);
+    return bp;
+}
+
+typedef struct linear_job {
+    const float *x, *bp, *bias, *res;
+    float *y;
+    int64_t m, k, o, mb, nb, n_tiles;
+    vd_act act;
+} linear_job;
+
+static void linear_task(void *arg, int task, int thread) {
+    (void)thread;
+    const linear_job *j = arg;
+    int64_t m0 = (task / j->n_tiles) * j->mb, o0 = (task % j->n_tiles) * j->nb;
+    int64_t mr = VD_MIN(j->mb, j->m - m0), nr = VD_MIN(j->nb, j->o - o0);
+    int64_t yoff = m0 * j->o + o0;
+    vd_mm_epilogue e = {NULL, j->bias ? j->bias + o0 : NULL, j->res ? j->res + yoff : NULL,
+                        j->o, j->act};
+    vd_mm(j->x + m0 * j->k, j->k, j->bp + o0 * j->k, j->k, j->y + yoff, j->o, mr, nr, &e);
+}
+
+void vd_cpu_packed_linear(const vd_cpu_ctx *ctx, vd_tensor *dst) {
+    const float *bp = ctx->prep ? ctx->prep[dst->id] : NULL;
+    if (!bp) {
+        vd_cpu_fast_linear(ctx, dst);
+        return;
+    }
+    const vd_tensor *xt = dst->src[0], *wt = dst->src[1];
+    linear_job j = {xt->data, bp, dst->src[2] ? dst->src[2]->data : NULL,
+                    dst->src[3] ? dst->src[3]->data : NULL, dst->data, vd_cpu_rows(xt),
+                    wt->ne[1], wt->ne[0], 0, 0, 0, dst->p.linear.act};
+    int64_t want = want_tasks(ctx->n_threads);
+    /* row blocks of a multiple of 6 rows, at most 240; column blocks (multiples of 16) only
+     * when the rows alone give too few tasks */
+    j.mb = VD_MIN(240, round_up(ceil_div(j.m, want), 6));
+    j.mb = VD_MAX(6, j.mb);
+    int64_t m_tiles = ceil_div(j.m, j.mb);
+    j.nb = j.o;
+    if (m_tiles < want && j.o > 16)
+        j.nb = VD_MAX(16, round_up(ceil_div(j.o, ceil_div(want, m_tiles)), 16));
+    j.n_tiles = ceil_div(j.o, j.nb);
+    vd_pool_run(ctx->pool, (int)(m_tiles * j.n_tiles), linear_task, &j);
+}

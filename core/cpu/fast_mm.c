@@ -1,0 +1,292 @@
+/* A small single-threaded GEMM for the fast kernels: C = epilogue(A B) with A read in place
+ * (rows at any stride) and B packed in panels of 8 columns, so that a convolution's weights,
+ * a linear layer's input or a Winograd transform can each play A without a copy.
+ *
+ * The AVX2/FMA micro-kernel keeps a 6x16 block of C in 12 registers: per step of the depth
+ * it loads 16 values of B (two panels) and broadcasts 6 values of A. The depth is split in
+ * blocks of MM_KC so that the B block of a 16-column strip (MM_KC x 16 floats, 16 KB) stays
+ * in L1 while the rows of A stream past it. The epilogue (bias per row or per column,
+ * residual, ReLU) is applied in registers after the last depth block; other activations run
+ * on the finished tile while it is still in L1.
+ *
+ * Without AVX2 and FMA (checked at run time) a plain C kernel with the same blocking runs. */
+#include "core/cpu/fast_avx2.h"
+
+#define MM_X86 VD_HAVE_AVX2_CODE
+#define MM_AVX2 VD_AVX2
+
+#define MM_MR 6
+#define MM_KC 256
+#define MM_MC 120 /* a multiple of MM_MR */
+
+static int isa_override = -1; /* tests: -1 automatic, 0 plain C, 1 AVX2 */
+
+int vd_cpu_has_avx2(void) {
+    if (isa_override >= 0) return isa_override;
+#if MM_X86
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+void vd_cpu_force_isa(int avx2) { isa_override = avx2 < 0 ? -1 : (avx2 && MM_X86 ? 1 : 0); }
+
+void vd_mm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t n, float *bp) {
+    int64_t full = n / VD_MM_NR * VD_MM_NR;
+    if (!trans) { /* row by row of B: contiguous reads, 8-float writes into every panel */
+        for (int64_t kk = 0; kk < k; kk++) {
+            const float *src = b + kk * ldb;
+            for (int64_t j0 = 0; j0 < full; j0 += VD_MM_NR) {
+                float *dst = bp + j0 * k + kk * VD_MM_NR; /* panel j0 / 8, row kk */
+                for (int q = 0; q < VD_MM_NR; q++) dst[q] = src[j0 + q];
+            }
+            if (full < n) {
+                float *dst = bp + full * k + kk * VD_MM_NR;
+                for (int q = 0; q < VD_MM_NR; q++) dst[q] = full + q < n ? src[full + q] : 0.0f;
+            }
+        }
+        return;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += VD_MM_NR) {
+        int64_t nj = VD_MIN(VD_MM_NR, n - j0);
+        float *panel = bp + j0 * k;
+        for (int64_t kk = 0; kk < k; kk++) {
+            float *dst = panel + kk * VD_MM_NR;
+            int64_t j = 0;
+            for (; j < nj; j++) dst[j] = b[(j0 + j) * ldb + kk];
+            for (; j < VD_MM_NR; j++) dst[j] = 0.0f;
+        }
+    }
+}
+
+/* The epilogue of one tile, relative to the tile's first row and column. */
+typedef struct mm_epi {
+    const float *bias_row, *bias_col, *res;
+    int64_t ldr;
+    vd_act act; /* one the kernel applies in registers: see inreg_act */
+} mm_epi;
+
+/* The activations a kernel applies itself; vd_mm runs the others over the stored tile. */
+static int inreg_act(int avx2, vd_act act) {
+#if MM_X86
+    if (avx2) return vd_avx2_act_ok(act);
+#endif
+    (void)avx2;
+    return act == VD_ACT_NONE || act == VD_ACT_RELU;
+}
+
+/* ---- plain C kernel -------------------------------------------------------------------------- */
+
+static void kern_c(int rows, int cols, const float *a, int64_t lda, const float *b0,
+                   const float *b1, int64_t kc, float *c, int64_t ldc, int load_c,
+                   const mm_epi *e) {
+    float acc[MM_MR][16];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) acc[i][j] = load_c ? c[i * ldc + j] : 0.0f;
+    for (int64_t kk = 0; kk < kc; kk++)
+        for (int i = 0; i < rows; i++) {
+            float av = a[i * lda + kk];
+            for (int j = 0; j < cols; j++)
+                acc[i][j] += av * (j < 8 ? b0[kk * 8 + j] : b1[kk * 8 + j - 8]);
+        }
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            float v = acc[i][j];
+            if (e) {
+                if (e->bias_row) v += e->bias_row[i];
+                if (e->bias_col) v += e->bias_col[j];
+                if (e->res) v += e->res[i * e->ldr + j];
+                if (e->act == VD_ACT_RELU) v = v < 0.0f ? 0.0f : v;
+            }
+            c[i * ldc + j] = v;
+        }
+}
+
+/* ---- AVX2 kernel ------------------------------------------------------------------------------ */
+
+#if MM_X86
+/* Named accumulators (an array of __m256 is kept on the stack by GCC 12 and stored back on
+ * every step). ROWS(X) expands X for each of the 6 rows; rows past `rows` are dead code
+ * after inlining with constant rows. */
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+/* rows <= 6 and two (16 columns) or one (8 columns) panel, compile-time constants after
+ * inlining; full tiles only (the driver handles ragged edges through a scratch tile). */
+static inline __attribute__((always_inline)) MM_AVX2 void
+kern_avx2(const int rows, const int two, const float *a, int64_t lda, const float *b0,
+          const float *b1, int64_t kc, float *c, int64_t ldc, int load_c, const mm_epi *e) {
+    const __m256 zero = _mm256_setzero_ps();
+#define DECL(i)                                                                                 \
+    __m256 x##i##0 = zero, x##i##1 = zero;                                                      \
+    const float *a##i = a + (i) * lda;                                                          \
+    if (load_c && rows > (i)) {                                                                 \
+        x##i##0 = _mm256_loadu_ps(c + (i) * ldc);                                               \
+        if (two) x##i##1 = _mm256_loadu_ps(c + (i) * ldc + 8);                                  \
+    }
+    ROWS(DECL)
+#undef DECL
+    for (int64_t kk = 0; kk < kc; kk++) {
+        __m256 v0 = _mm256_loadu_ps(b0 + kk * 8);
+        __m256 v1 = two ? _mm256_loadu_ps(b1 + kk * 8) : v0;
+#define STEP(i)                                                                                 \
+        if (rows > (i)) {                                                                       \
+            __m256 s = _mm256_broadcast_ss(a##i + kk);                                          \
+            x##i##0 = _mm256_fmadd_ps(s, v0, x##i##0);                                          \
+            if (two) x##i##1 = _mm256_fmadd_ps(s, v1, x##i##1);                                 \
+        }
+        ROWS(STEP)
+#undef STEP
+    }
+    if (e) {
+        __m256 bc0 = zero, bc1 = zero;
+        if (e->bias_col) {
+            bc0 = _mm256_loadu_ps(e->bias_col);
+            if (two) bc1 = _mm256_loadu_ps(e->bias_col + 8);
+        }
+#define EPI(i)                                                                                  \
+        if (rows > (i)) {                                                                       \
+            if (e->bias_row) {                                                                  \
+                __m256 br = _mm256_broadcast_ss(e->bias_row + (i));                             \
+                x##i##0 = _mm256_add_ps(x##i##0, br);                                           \
+                if (two) x##i##1 = _mm256_add_ps(x##i##1, br);                                  \
+            }                                                                                   \
+            if (e->bias_col) {                                                                  \
+                x##i##0 = _mm256_add_ps(x##i##0, bc0);                                          \
+                if (two) x##i##1 = _mm256_add_ps(x##i##1, bc1);                                 \
+            }                                                                                   \
+            if (e->res) {                                                                       \
+                x##i##0 = _mm256_add_ps(x##i##0, _mm256_loadu_ps(e->res + (i) * e->ldr));      \
+                if (two)                                                                        \
+                    x##i##1 = _mm256_add_ps(x##i##1, _mm256_loadu_ps(e->res + (i) * e->ldr + 8)); \
+            }                                                                                   \
+            if (e->act != VD_ACT_NONE) {                                                        \
+                x##i##0 = vd_avx2_act(e->act, x##i##0);                                         \
+                if (two) x##i##1 = vd_avx2_act(e->act, x##i##1);                                \
+            }                                                                                   \
+        }
+        ROWS(EPI)
+#undef EPI
+    }
+#define STORE(i)                                                                                \
+    if (rows > (i)) {                                                                           \
+        _mm256_storeu_ps(c + (i) * ldc, x##i##0);                                               \
+        if (two) _mm256_storeu_ps(c + (i) * ldc + 8, x##i##1);                                  \
+    }
+    ROWS(STORE)
+#undef STORE
+}
+#undef ROWS
+
+#define KERN_CASE(r)                                                                            \
+    case r:                                                                                     \
+        if (two) kern_avx2(r, 1, a, lda, b0, b1, kc, c, ldc, load_c, e);                        \
+        else kern_avx2(r, 0, a, lda, b0, b1, kc, c, ldc, load_c, e);                            \
+        return;
+
+static MM_AVX2 void kern_avx2_any(int rows, int two, const float *a, int64_t lda,
+                                  const float *b0, const float *b1, int64_t kc, float *c,
+                                  int64_t ldc, int load_c, const mm_epi *e) {
+    switch (rows) {
+        KERN_CASE(1)
+        KERN_CASE(2)
+        KERN_CASE(3)
+        KERN_CASE(4)
+        KERN_CASE(5)
+        KERN_CASE(6)
+    default: return;
+    }
+}
+#undef KERN_CASE
+#endif
+
+/* ---- driver ----------------------------------------------------------------------------------- */
+
+/* One tile of at most 6 x 16: through the kernel directly when its columns are whole
+ * panels, else through a 6x16 scratch tile (the epilogue then applied while copying out). */
+static void tile(int avx2, int rows, int cols, const float *a, int64_t lda, const float *b0,
+                 const float *b1, int64_t kc, float *c, int64_t ldc, int load_c,
+                 const mm_epi *e) {
+    int whole = cols == 16 || cols == 8;
+    if (whole) {
+#if MM_X86
+        if (avx2) {
+            kern_avx2_any(rows, cols == 16, a, lda, b0, b1, kc, c, ldc, load_c, e);
+            return;
+        }
+#endif
+        kern_c(rows, cols, a, lda, b0, b1, kc, c, ldc, load_c, e);
+        return;
+    }
+    float t[MM_MR * 16];
+    if (load_c)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) t[i * 16 + j] = c[i * ldc + j];
+#if MM_X86
+    if (avx2)
+        kern_avx2_any(rows, cols > 8, a, lda, b0, b1, kc, t, 16, load_c, NULL);
+    else
+#endif
+        kern_c(rows, cols, a, lda, b0, b1, kc, t, 16, load_c, NULL);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) {
+            float v = t[i * 16 + j];
+            if (e) {
+                if (e->bias_row) v += e->bias_row[i];
+                if (e->bias_col) v += e->bias_col[j];
+                if (e->res) v += e->res[i * e->ldr + j];
+            }
+            c[i * ldc + j] = v;
+        }
+        if (e && e->act != VD_ACT_NONE) vd_cpu_act_row(e->act, c + i * ldc, cols);
+    }
+}
+
+void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
+           int64_t m, int64_t n, const vd_mm_epilogue *epi) {
+    int avx2 = vd_cpu_has_avx2();
+    vd_act act = epi ? epi->act : VD_ACT_NONE;
+    int any_epi = epi && (epi->bias_row || epi->bias_col || epi->res || act != VD_ACT_NONE);
+    int inreg = inreg_act(avx2, act);
+    if (k == 0) /* no depth: zeros, then the epilogue through a tile with load_c */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = 0.0f;
+    /* rows in blocks of MM_MC (A block MM_MC x MM_KC in L2), depth in blocks of MM_KC, then
+     * 16-column strips (B strip MM_KC x 16 in L1) against every 6 rows of the A block */
+    for (int64_t ib = 0; ib < m; ib += MM_MC) {
+        int64_t mb = VD_MIN(MM_MC, m - ib);
+        int64_t k0 = 0;
+        do {
+            int64_t kc = VD_MIN(MM_KC, k - k0);
+            int last = k0 + kc >= k;
+            for (int64_t j0 = 0; j0 < n; j0 += 16) {
+                int cols = (int)VD_MIN(16, n - j0);
+                const float *b0 = bp + j0 * k + k0 * VD_MM_NR;
+                const float *b1 = b0 + k * VD_MM_NR;
+                for (int64_t i0 = ib; i0 < ib + mb; i0 += MM_MR) {
+                    int rows = (int)VD_MIN(MM_MR, ib + mb - i0);
+                    mm_epi e, *ep = NULL;
+                    if (last && any_epi) {
+                        e.bias_row = epi->bias_row ? epi->bias_row + i0 : NULL;
+                        e.bias_col = epi->bias_col ? epi->bias_col + j0 : NULL;
+                        e.res = epi->res ? epi->res + i0 * epi->ldr + j0 : NULL;
+                        e.ldr = epi->ldr;
+                        e.act = inreg ? act : VD_ACT_NONE;
+                        ep = &e;
+                    }
+                    float *ct = c + i0 * ldc + j0;
+                    tile(avx2, rows, cols, a + i0 * lda + k0, lda, b0, b1, kc, ct, ldc,
+                         k0 > 0 || k == 0, ep);
+                    if (last && !inreg)
+                        for (int i = 0; i < rows; i++) vd_cpu_act_row(act, ct + i * ldc, cols);
+                }
+            }
+            k0 += MM_KC;
+        } while (k0 < k);
+    }
+}

@@ -1,0 +1,404 @@
+/* Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (AVX2 + FMA only).
+ *
+ * Each 4x4 block of output pixels (a tile) comes from a 6x6 block of input d:
+ *     Y = A^T [ U (.) V ] A,   U = G g G^T (the weights, once per model),   V = B^T d B,
+ * summed over input channels, so that the 36 products (.) of all channels become 36 GEMMs
+ *     M[xi] (K x tiles) = U[xi] (K x C) V[xi] (C x tiles),   xi = 0..35,
+ * 2.25 multiplications per output instead of 9. Points 0, +-1, +-2 (Lavin & Gray), the most
+ * accurate choice for F(4x4, 3x3) in f32: against the direct sum the error grows to a few
+ * 1e-6 relative to sum |w x| (the op tests bound it, see tests/test_ops_cpu_fast.c).
+ *
+ * Work is split in blocks of tiles (a multiple of 8, consecutive in row-major tile order of
+ * one image) and, when the blocks are too few for the threads, in chunks of output channels.
+ * A task transforms its block of input (all channels) into V (the B operand of vd_mm, 8 tiles
+ * per panel), runs the 36 GEMMs into M, and transforms M back into the output, with bias,
+ * residual and activation. Both transforms work on 8 tiles at once, one tile per vector lane:
+ * rows of the input are loaded 8 wide per tile and transposed (8x8), and output rows
+ * transposed back (8 tiles x 4 pixels).
+ *
+ * Memory: U is 36/9 = 4x the size of the weight, made by vd_cpu_packed_conv2d_prep_make. */
+#include "core/cpu/fast_avx2.h"
+
+#define WG_X86 VD_HAVE_AVX2_CODE
+#define WG_AVX2 VD_AVX2
+
+#define WG_V_BUDGET ((int64_t)768 << 10) /* bytes of transformed input per task (soft) */
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int vd_cpu_winograd_fits(const vd_tensor *dst) {
+    const vd_tensor *w = dst->src[1];
+    const vd_conv2d_params *p = &dst->p.conv;
+    if (!WG_X86 || !vd_cpu_has_avx2()) return 0;
+    if (w->ne[2] != 3 || w->ne[3] != 3 || p->stride_h != 1 || p->stride_w != 1 || p->groups != 1)
+        return 0;
+    /* the residual is added after the transposition, where only ReLU follows it */
+    if (dst->src[3] && p->act != VD_ACT_NONE && p->act != VD_ACT_RELU) return 0;
+    return 1;
+}
+
+/* ---- weights: U[xi][o][c] = (G g G^T)[xi / 6][xi % 6] ----------------------------------------- */
+
+static const float wg_g[6][3] = {
+    {0.25f, 0, 0},
+    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+    {0, 0, 1},
+};
+
+/* Winograd only where it pays for its memory: U is 4x the weight, and on small maps (fewer
+ * than WG_MIN_TILES tiles, under 32x32 pixels) the conv is bound by streaming U, so the
+ * im2col GEMM, which reads the weight in place, is about as fast. */
+#define WG_MIN_TILES 64
+
+const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant) {
+    *variant = 1;
+    int64_t tiles = ((dst->ne[2] + 3) / 4) * ((dst->ne[3] + 3) / 4);
+    return vd_cpu_winograd_fits(dst) && tiles >= WG_MIN_TILES ? dst->src[1] : NULL;
+}
+
+/* In f32, 64 (o, c) pairs at a time so that the loops vectorise; each U value is a sum of at
+ * most 9 products of weights with exact-ish constants (rounding ~1e-7 relative). */
+void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
+    (void)variant;
+    const vd_tensor *wt = dst->src[1];
+    int64_t o = wt->ne[0], c = wt->ne[1], n = o * c;
+    *bytes = (size_t)(36 * n) * sizeof(float);
+    float *u = vd_aligned_alloc(*bytes); // (36, O, C)
+    if (!u) return NULL;
+    const float *w = wt->data; // (O, C, 3, 3)
+    enum { B = 64 };
+    for (int64_t b0 = 0; b0 < n; b0 += B) {
+        int nb = (int)VD_MIN(B, n - b0);
+        float g[9][B], t[6][3][B];
+        for (int q = 0; q < nb; q++)
+            for (int e = 0; e < 9; e++) g[e][q] = w[(b0 + q) * 9 + e];
+        for (int i = 0; i < 6; i++)
+            for (int jj = 0; jj < 3; jj++)
+                for (int q = 0; q < nb; q++)
+                    t[i][jj][q] = wg_g[i][0] * g[jj][q] + wg_g[i][1] * g[3 + jj][q] +
+                                  wg_g[i][2] * g[6 + jj][q];
+        for (int i = 0; i < 6; i++)
+            for (int jj = 0; jj < 6; jj++) {
+                float *ur = u + (i * 6 + jj) * n + b0;
+                for (int q = 0; q < nb; q++)
+                    ur[q] = t[i][0][q] * wg_g[jj][0] + t[i][1][q] * wg_g[jj][1] +
+                            t[i][2][q] * wg_g[jj][2];
+            }
+    }
+    return u;
+}
+
+/* ---- plan --------------------------------------------------------------------------------- */
+
+typedef struct wg_plan {
+    int64_t n, c, h, w, o, oh, ow;
+    int64_t pt, pl;
+    int64_t th, tw, t;     /* tiles per column, per row, per image */
+    int64_t tb, blocks;    /* tiles per block (a multiple of 8), blocks per image */
+    int64_t kc, kchunks;   /* output channels per chunk */
+    int64_t tasks;
+    size_t v_floats, m_floats; /* per task */
+} wg_plan;
+
+static void wg_plan_init(const vd_tensor *dst, int n_threads, wg_plan *p) {
+    const vd_tensor *x = dst->src[0], *w = dst->src[1];
+    p->n = x->ne[0], p->c = x->ne[1], p->h = x->ne[2], p->w = x->ne[3];
+    p->o = w->ne[0], p->oh = dst->ne[2], p->ow = dst->ne[3];
+    p->pt = dst->p.conv.pad_t, p->pl = dst->p.conv.pad_l;
+    p->th = ceil_div(p->oh, 4), p->tw = ceil_div(p->ow, 4), p->t = p->th * p->tw;
+    int64_t want = n_threads > 1 ? 4 * (int64_t)n_threads : 1;
+    int64_t tb = WG_V_BUDGET / (36 * p->c * 4) / 8 * 8;
+    tb = VD_MAX(16, VD_MIN(tb, 128));
+    tb = VD_MIN(tb, ceil_div(p->t, 8) * 8);
+    /* smaller blocks (not below 16 tiles) before splitting the output channels */
+    while (tb > 16 && p->n * ceil_div(p->t, tb) < want) tb = VD_MAX(16, ceil_div(tb / 2, 8) * 8);
+    p->tb = tb;
+    p->blocks = ceil_div(p->t, tb);
+    p->kchunks = 1;
+    if (p->n * p->blocks < want) p->kchunks = VD_MIN(ceil_div(want, p->n * p->blocks), ceil_div(p->o, 16));
+    p->kc = ceil_div(ceil_div(p->o, p->kchunks), 8) * 8;
+    p->kchunks = ceil_div(p->o, p->kc);
+    p->tasks = p->n * p->blocks * p->kchunks;
+    p->v_floats = (size_t)(36 * p->c * tb);
+    p->m_floats = (size_t)(36 * p->kc * tb);
+}
+
+/* per group of 8 tiles: a zero-padded 8-float row per (tile row, lane) for tiles at the edges,
+ * and the row table (wg_rows, then wg_out) */
+static size_t wg_edge_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * 6 * 8 * 8 * 4; }
+
+/* Where lane i's input row r comes from, for one group of 8 tiles (the same in every
+ * channel): src >= 0 an offset into the channel plane (8 floats readable, the first 6 the
+ * tile's), -1 zeros, -2 the edge buffer (columns [lo, hi) of the 6 inside the map). */
+typedef struct wg_rows {
+    int64_t src[6][8];
+    int64_t off[6][8]; /* edge rows: offset of the tile's first column (may be outside) */
+    int lo[6][8], hi[6][8];
+    int n_edge;
+} wg_rows;
+
+/* Output pixels of one group of 8 tiles: lane i writes rows [0, nr) and columns [0, ncol)
+ * of its 4x4 block at offset base of each output plane. */
+typedef struct wg_out {
+    int64_t base[8];
+    int nr[8], ncol[8];
+    int nv;
+} wg_out;
+
+static size_t wg_table_bytes(const wg_plan *p) {
+    return (size_t)(p->tb / 8) * VD_MAX(sizeof(wg_rows), sizeof(wg_out));
+}
+
+/* per thread: V, M, edge rows, tables */
+static size_t wg_thread_bytes(const wg_plan *p) {
+    return vd_cpu_slice_bytes(p->v_floats * 4) + vd_cpu_slice_bytes(p->m_floats * 4) +
+           vd_cpu_slice_bytes(wg_edge_bytes(p)) + vd_cpu_slice_bytes(wg_table_bytes(p));
+}
+
+size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads) {
+    wg_plan p;
+    wg_plan_init(dst, n_threads, &p);
+    return wg_thread_bytes(&p) * (size_t)n_threads;
+}
+
+#if WG_X86
+
+/* ---- 8-lane helpers ------------------------------------------------------------------------- */
+
+static inline __attribute__((always_inline)) WG_AVX2 void transpose8(__m256 *r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* B^T d over 6 values (a column or a row of the tile) */
+static inline __attribute__((always_inline)) WG_AVX2 void bt6(const __m256 *d, __m256 *r) {
+    const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f);
+    __m256 a = _mm256_fnmadd_ps(four, d[2], d[4]); /* d4 - 4 d2 */
+    __m256 b = _mm256_fnmadd_ps(four, d[1], d[3]); /* d3 - 4 d1 */
+    __m256 c = _mm256_sub_ps(d[4], d[2]);
+    __m256 e = _mm256_sub_ps(d[3], d[1]);
+    e = _mm256_add_ps(e, e);                       /* 2 (d3 - d1) */
+    r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
+    r[1] = _mm256_add_ps(a, b);
+    r[2] = _mm256_sub_ps(a, b);
+    r[3] = _mm256_add_ps(c, e);
+    r[4] = _mm256_sub_ps(c, e);
+    r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* A^T m over 6 values -> 4 */
+static inline __attribute__((always_inline)) WG_AVX2 void at6(const __m256 *m, __m256 *o) {
+    __m256 s1 = _mm256_add_ps(m[1], m[2]), d1 = _mm256_sub_ps(m[1], m[2]);
+    __m256 s2 = _mm256_add_ps(m[3], m[4]), d2 = _mm256_sub_ps(m[3], m[4]);
+    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s1), s2);
+    o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), d2, d1);
+    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), s2, s1);
+    o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), d2, d1), m[5]);
+}
+
+/* ---- one task --------------------------------------------------------------------------------- */
+
+typedef struct wg_job {
+    const vd_cpu_ctx *ctx;
+    const wg_plan *p;
+    const float *x, *u, *bias, *res;
+    float *y;
+    vd_act act;
+    size_t thread_bytes;
+} wg_job;
+
+
+static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
+    g->n_edge = 0;
+    for (int i = 0; i < 8; i++) {
+        int64_t ty = (t0 + i) / p->tw, tx = (t0 + i) % p->tw;
+        int64_t iy = ty * 4 - p->pt, ix = tx * 4 - p->pl;
+        for (int r = 0; r < 6; r++) {
+            int64_t y = iy + r;
+            g->src[r][i] = -1;
+            if (i >= nv || y < 0 || y >= p->h) continue;
+            /* 8 floats readable: inside this row, or the 2 extra ones in the next row */
+            int direct = ix >= 0 && (ix + 8 <= p->w || (ix + 6 <= p->w && y + 1 < p->h));
+            if (direct) {
+                g->src[r][i] = y * p->w + ix;
+                continue;
+            }
+            g->src[r][i] = -2;
+            g->off[r][i] = y * p->w + ix;
+            g->lo[r][i] = (int)VD_MAX(0, -ix);
+            g->hi[r][i] = (int)VD_MIN(6, p->w - ix);
+            g->n_edge++;
+        }
+    }
+}
+
+/* V for one channel of one group: 36 vectors of 8 tiles, stored at v + xi * vstride. */
+static inline __attribute__((always_inline)) WG_AVX2 void
+wg_input_channel(const float *xc, const wg_rows *g, float *edge, float *v, int64_t vstride) {
+    __m256 col[6][6]; /* [tile column j][tile row r], lanes = tiles */
+    for (int r = 0; r < 6; r++) {
+        __m256 rr[8];
+        for (int i = 0; i < 8; i++) {
+            int64_t s = g->src[r][i];
+            if (s >= 0) {
+                rr[i] = _mm256_loadu_ps(xc + s);
+            } else if (s == -1) {
+                rr[i] = _mm256_setzero_ps();
+            } else { /* zeros outside [lo, hi) were set once for the group */
+                float *e = edge + (r * 8 + i) * 8;
+                const float *xs = xc + g->off[r][i];
+                for (int q = g->lo[r][i]; q < g->hi[r][i]; q++) e[q] = xs[q];
+                rr[i] = _mm256_loadu_ps(e);
+            }
+        }
+        transpose8(rr); /* rr[j]: column j of row r, one tile per lane */
+        for (int j = 0; j < 6; j++) col[j][r] = rr[j];
+    }
+    __m256 t[6][6]; /* t[j][r'] = (B^T d)[r'][j] */
+    for (int j = 0; j < 6; j++) bt6(col[j], t[j]);
+    for (int r2 = 0; r2 < 6; r2++) {
+        __m256 dd[6], out[6];
+        for (int j = 0; j < 6; j++) dd[j] = t[j][r2];
+        bt6(dd, out);
+        for (int j2 = 0; j2 < 6; j2++) _mm256_storeu_ps(v + (r2 * 6 + j2) * vstride, out[j2]);
+    }
+}
+
+
+static void wg_group_out(const wg_plan *p, int64_t t0, int nv, wg_out *o) {
+    o->nv = nv;
+    for (int i = 0; i < nv; i++) {
+        int64_t ty = (t0 + i) / p->tw, tx = (t0 + i) % p->tw;
+        o->base[i] = ty * 4 * p->ow + tx * 4;
+        o->nr[i] = (int)VD_MIN(4, p->oh - ty * 4);
+        o->ncol[i] = (int)VD_MIN(4, p->ow - tx * 4);
+    }
+}
+
+/* One output channel of one group: M (36 vectors of 8 tiles at m + xi * mstride) back to
+ * pixels, + bias, + residual, activation. */
+static inline __attribute__((always_inline)) WG_AVX2 void
+wg_output_channel(const float *m, int64_t mstride, float bias, const wg_out *go, int64_t ow,
+                  float *yk, const float *rk, vd_act act) {
+    __m256 t[6][4]; /* t[j][py] = (A^T M)[py][j] */
+    for (int j = 0; j < 6; j++) {
+        __m256 mc[6];
+        for (int r = 0; r < 6; r++) mc[r] = _mm256_loadu_ps(m + (r * 6 + j) * mstride);
+        at6(mc, t[j]);
+    }
+    const __m256 vb = _mm256_set1_ps(bias);
+    const __m128 zero = _mm_setzero_ps();
+    for (int py = 0; py < 4; py++) {
+        __m256 row[6], o[4];
+        for (int j = 0; j < 6; j++) row[j] = t[j][py];
+        at6(row, o);
+        for (int px = 0; px < 4; px++) o[px] = _mm256_add_ps(o[px], vb);
+        if (act != VD_ACT_RELU && vd_avx2_act_ok(act)) { /* no residual here (winograd_fits) */
+            for (int px = 0; px < 4; px++) o[px] = vd_avx2_act(act, o[px]);
+        } else if (act != VD_ACT_RELU) {
+            float buf[32];
+            for (int px = 0; px < 4; px++) _mm256_storeu_ps(buf + px * 8, o[px]);
+            vd_cpu_act_row(act, buf, 32);
+            for (int px = 0; px < 4; px++) o[px] = _mm256_loadu_ps(buf + px * 8);
+        }
+        /* 4 vectors (pixel px, lanes = tiles) -> one 4-pixel row per tile */
+        __m256 t0 = _mm256_unpacklo_ps(o[0], o[1]), t1 = _mm256_unpackhi_ps(o[0], o[1]);
+        __m256 t2 = _mm256_unpacklo_ps(o[2], o[3]), t3 = _mm256_unpackhi_ps(o[2], o[3]);
+        __m256 s[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+        for (int i = 0; i < go->nv; i++) {
+            if (py >= go->nr[i]) continue;
+            __m128 q = i < 4 ? _mm256_castps256_ps128(s[i]) : _mm256_extractf128_ps(s[i - 4], 1);
+            int64_t at = go->base[i] + py * ow;
+            if (go->ncol[i] == 4) {
+                if (rk) q = _mm_add_ps(q, _mm_loadu_ps(rk + at));
+                if (act == VD_ACT_RELU) q = _mm_max_ps(zero, q);
+                _mm_storeu_ps(yk + at, q);
+            } else {
+                float f[4];
+                _mm_storeu_ps(f, q);
+                for (int px = 0; px < go->ncol[i]; px++) {
+                    float vv = f[px] + (rk ? rk[at + px] : 0.0f);
+                    if (act == VD_ACT_RELU) vv = vv < 0.0f ? 0.0f : vv;
+                    yk[at + px] = vv;
+                }
+            }
+        }
+    }
+}
+
+static WG_AVX2 void wg_task(void *arg, int task, int thread) {
+    const wg_job *j = arg;
+    const wg_plan *p = j->p;
+    int64_t kch = task % p->kchunks, rest = task / p->kchunks;
+    int64_t blk = rest % p->blocks, n = rest / p->blocks;
+    int64_t k0 = kch * p->kc, kn = VD_MIN(p->kc, p->o - k0);
+    int64_t t0 = blk * p->tb, nt = VD_MIN(p->tb, p->t - t0), groups = ceil_div(nt, 8);
+    char *sc = vd_cpu_thread_scratch(j->ctx, j->thread_bytes, thread);
+    float *v = (float *)sc;                                        // (36, tb/8, C, 8)
+    float *m = (float *)(sc + vd_cpu_slice_bytes(p->v_floats * 4)); // (36, kc, tb)
+    float *edge = (float *)(sc + vd_cpu_slice_bytes(p->v_floats * 4) +
+                            vd_cpu_slice_bytes(p->m_floats * 4)); // (tb/8, 6, 8, 8)
+    wg_rows *rows = (wg_rows *)((char *)edge + vd_cpu_slice_bytes(wg_edge_bytes(p))); // (tb/8)
+    int64_t plane = p->h * p->w, vstride = p->c * p->tb, mstride = p->kc * p->tb;
+    const float *xn = j->x + n * p->c * plane;
+    /* channel by channel, every group of the block, so that the reads stay within one plane */
+    int any_edge = 0;
+    for (int64_t g = 0; g < groups; g++) {
+        wg_group_rows(p, t0 + g * 8, (int)VD_MIN(8, nt - g * 8), &rows[g]);
+        any_edge |= rows[g].n_edge;
+    }
+    if (any_edge) memset(edge, 0, (size_t)groups * 6 * 8 * 8 * sizeof(float));
+    for (int64_t c = 0; c < p->c; c++)
+        for (int64_t g = 0; g < groups; g++)
+            wg_input_channel(xn + c * plane, &rows[g], edge + g * 6 * 8 * 8,
+                             v + g * p->c * 8 + c * 8, vstride);
+    for (int xi = 0; xi < 36; xi++)
+        vd_mm(j->u + (xi * p->o + k0) * p->c, p->c, v + xi * vstride, p->c, m + xi * mstride,
+              p->tb, kn, groups * 8, NULL);
+    int64_t oplane = p->oh * p->ow;
+    wg_out *go = (wg_out *)rows; /* the input's row tables are done with */
+    for (int64_t g = 0; g < groups; g++)
+        wg_group_out(p, t0 + g * 8, (int)VD_MIN(8, nt - g * 8), &go[g]);
+    for (int64_t k = 0; k < kn; k++) {
+        int64_t ko = (n * p->o + k0 + k) * oplane;
+        for (int64_t g = 0; g < groups; g++)
+            wg_output_channel(m + k * p->tb + g * 8, mstride, j->bias ? j->bias[k0 + k] : 0.0f,
+                              &go[g], p->ow, j->y + ko, j->res ? j->res + ko : NULL, j->act);
+    }
+}
+
+void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u) {
+    wg_plan p;
+    wg_plan_init(dst, ctx->n_threads, &p);
+    wg_job j = {ctx, &p, dst->src[0]->data, u, dst->src[2] ? dst->src[2]->data : NULL,
+                dst->src[3] ? dst->src[3]->data : NULL, dst->data, dst->p.conv.act,
+                wg_thread_bytes(&p)};
+    vd_pool_run(ctx->pool, (int)p.tasks, wg_task, &j);
+}
+
+#else
+
+void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u) {
+    (void)u;
+    vd_cpu_fast_conv2d(ctx, dst); /* never reached: winograd_fits is 0 */
+}
+
+#endif

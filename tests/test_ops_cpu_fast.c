@@ -1,0 +1,290 @@
+/* The packed-GEMM kernels (fast_mm.c, fast_conv.c) and Winograd F(4x4, 3x3)
+ * (fast_winograd.c) against the reference kernels: the GEMM on ragged sizes with every
+ * epilogue, every conv2d path (Winograd, pointwise, im2col, grouped fallback) on odd shapes,
+ * linear with prepared weights, each on 1 and 2 threads, with the AVX2 kernels and with the
+ * plain C ones; and the CPU backend's weight cache shared by two sessions.
+ *
+ * Tolerances (|fast - ref| <= atol + rtol |ref|), inputs in [-1, 1], weights ~ 1/sqrt(K):
+ *   GEMM, im2col / pointwise conv, linear   1e-4 abs, 1e-4 rel   f32 FMA sums vs double
+ *   Winograd F(4x4, 3x3)                    5e-5 abs, 5e-5 rel   the transforms scale
+ *     values by up to ~100 before the output transform cancels them; observed max error
+ *     4e-6 .. 6e-6 (outputs ~1); a 0.05% error in one transform coefficient fails it
+ *   backend sessions (Winograd conv, then linear)  3e-4 */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+#include "core/cpu/kernels.h"
+#include "support/opcase.h"
+
+static vd_pool *pools[2]; /* 1 and 2 threads */
+
+static int setup(void **state) {
+    (void)state;
+    pools[0] = vd_pool_create(1);
+    pools[1] = vd_pool_create(2);
+    return pools[0] && pools[1] ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    vd_cpu_force_isa(-1);
+    vd_pool_free(pools[0]);
+    vd_pool_free(pools[1]);
+    return 0;
+}
+
+#define NE(...) ((const int64_t[]){__VA_ARGS__})
+
+static int rnd(vd_rng *r, int lo, int hi) { return lo + (int)(vd_rng_u32(r) % (uint32_t)(hi - lo + 1)); }
+
+/* ---- vd_mm ---------------------------------------------------------------------------------- */
+
+static int check_mm(vd_rng *r, int m, int n, int k, int variant) {
+    int64_t lda = k + rnd(r, 0, 3), ldc = n + rnd(r, 0, 3);
+    float *a = malloc(sizeof(float) * (size_t)(m * lda + 1));
+    float *b = malloc(sizeof(float) * (size_t)(k * n + 1));
+    float *bias_r = malloc(sizeof(float) * (size_t)(m + 1)), *bias_c = malloc(sizeof(float) * (size_t)(n + 1));
+    float *res = malloc(sizeof(float) * (size_t)(m * ldc + 1));
+    float *c = malloc(sizeof(float) * (size_t)(m * ldc + 1)), *e = malloc(sizeof(float) * (size_t)(m * n + 1));
+    float *got = malloc(sizeof(float) * (size_t)(m * n + 1));
+    float *bp = vd_aligned_alloc(vd_mm_packed_floats(k, n) * sizeof(float) + 64);
+    vd_rng_fill(r, a, (size_t)(m * lda), -1, 1);
+    vd_rng_fill(r, b, (size_t)(k * n), -1, 1);
+    vd_rng_fill(r, bias_r, (size_t)m, -1, 1);
+    vd_rng_fill(r, bias_c, (size_t)n, -1, 1);
+    vd_rng_fill(r, res, (size_t)(m * ldc), -1, 1);
+    /* variant: 0 plain, 1 bias per row + relu, 2 bias per column + residual + silu,
+     * 3 residual + gelu, 4 B given transposed */
+    vd_mm_epilogue ep = {NULL, NULL, NULL, ldc, VD_ACT_NONE};
+    if (variant == 1) ep.bias_row = bias_r, ep.act = VD_ACT_RELU;
+    if (variant == 2) ep.bias_col = bias_c, ep.res = res, ep.act = VD_ACT_SILU;
+    if (variant == 3) ep.res = res, ep.act = VD_ACT_GELU;
+    if (variant == 4) {
+        float *bt = malloc(sizeof(float) * (size_t)(k * n + 1));
+        for (int kk = 0; kk < k; kk++)
+            for (int j = 0; j < n; j++) bt[j * k + kk] = b[kk * n + j];
+        vd_mm_pack_b(bt, k, 1, k, n, bp);
+        free(bt);
+    } else {
+        vd_mm_pack_b(b, n, 0, k, n, bp);
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int kk = 0; kk < k; kk++) s += (double)a[i * lda + kk] * b[kk * n + j];
+            if (ep.bias_row) s += ep.bias_row[i];
+            if (ep.bias_col) s += ep.bias_col[j];
+            if (ep.res) s += ep.res[i * ldc + j];
+            e[i * n + j] = vd_act_apply(ep.act, (float)s);
+        }
+    for (int i = 0; i < m * ldc; i++) c[i] = NAN;
+    vd_mm(a, lda, bp, k, c, ldc, m, n, &ep);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) got[i * n + j] = c[i * ldc + j];
+    int ok = 1;
+    for (int i = 0; i < m && ok; i++) /* the padding columns of c stay untouched */
+        for (int j = n; j < ldc; j++) ok &= isnan(c[i * ldc + j]);
+    char what[96];
+    snprintf(what, sizeof what, "vd_mm m %d n %d k %d variant %d avx2 %d%s", m, n, k, variant,
+             vd_cpu_has_avx2(), ok ? "" : " (wrote past n)");
+    ok = ok && vd_check_close(what, got, e, (size_t)(m * n), 1e-4, 1e-4);
+    if (!ok) fprintf(stderr, "FAIL %s\n", what);
+    free(a), free(b), free(bias_r), free(bias_c), free(res), free(c), free(e), free(got);
+    vd_aligned_free(bp);
+    return ok;
+}
+
+static void test_mm(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 901);
+    const int ms[] = {1, 5, 6, 7, 13, 121}, ns[] = {1, 7, 8, 9, 16, 17, 40}, ks[] = {1, 3, 256, 257, 600};
+    for (int isa = 0; isa < 2; isa++) {
+        vd_cpu_force_isa(isa);
+        for (size_t i = 0; i < VD_ARRAY_LEN(ms); i++)
+            for (size_t j = 0; j < VD_ARRAY_LEN(ns); j++)
+                for (size_t l = 0; l < VD_ARRAY_LEN(ks); l++)
+                    assert_true(check_mm(&r, ms[i], ns[j], ks[l], (int)((i + j + l) % 5)));
+    }
+    vd_cpu_force_isa(-1);
+}
+
+/* ---- conv2d ----------------------------------------------------------------------------------- */
+
+typedef struct conv_case {
+    int n, c, o, h, w, k, stride, pad, groups;
+    vd_act act;
+    int bias, res;
+} conv_case;
+
+static vd_tensor *conv_node(vd_graph *g, vd_rng *r, const conv_case *cc, int weight_flag) {
+    float ws = 1.0f / sqrtf((float)(cc->c / cc->groups * cc->k * cc->k));
+    vd_tensor *x = vd_opcase_rand(g, r, 4, NE(cc->n, cc->c, cc->h, cc->w), -1, 1);
+    vd_tensor *w = vd_opcase_rand(g, r, 4, NE(cc->o, cc->c / cc->groups, cc->k, cc->k), -ws, ws);
+    if (w && weight_flag) w->flags = VD_TENSOR_WEIGHT;
+    vd_tensor *b = cc->bias ? vd_opcase_rand(g, r, 1, NE(cc->o), -0.5f, 0.5f) : NULL;
+    int oh = vd_conv_out_size(cc->h, cc->k, cc->stride, cc->pad, cc->pad);
+    int ow = vd_conv_out_size(cc->w, cc->k, cc->stride, cc->pad, cc->pad);
+    vd_tensor *res = cc->res ? vd_opcase_rand(g, r, 4, NE(cc->n, cc->o, oh, ow), -1, 1) : NULL;
+    vd_conv2d_params p = {cc->stride, cc->stride, cc->pad, cc->pad, cc->pad, cc->pad, cc->groups,
+                          cc->act};
+    return vd_op_conv2d(g, x, w, b, res, &p);
+}
+
+static void check_conv(vd_rng *r, const conv_case *cc) {
+    vd_graph *g = vd_graph_create();
+    vd_tensor *y = conv_node(g, r, cc, 0);
+    int64_t tiles = ((y->ne[2] + 3) / 4) * ((y->ne[3] + 3) / 4);
+    int wino = y && vd_cpu_winograd_fits(y) && tiles >= 64;
+    double tol = wino ? 5e-5 : 1e-4;
+    char what[160];
+    snprintf(what, sizeof what, "conv2d n%d c%d o%d %dx%d k%d s%d p%d g%d act %s bias %d res %d%s avx2 %d",
+             cc->n, cc->c, cc->o, cc->h, cc->w, cc->k, cc->stride, cc->pad, cc->groups,
+             vd_act_name(cc->act), cc->bias, cc->res, wino ? " (winograd)" : "", vd_cpu_has_avx2());
+    assert_true(vd_opcase_check(what, y, pools, 2, tol, tol));
+    vd_graph_free(g);
+}
+
+static const conv_case conv_cases[] = {
+    /* Winograd: map sizes not multiples of 4, channels not multiples of 8, every epilogue */
+    {1, 13, 21, 37, 35, 3, 1, 1, 1, VD_ACT_RELU, 1, 1},
+    {1, 32, 16, 33, 47, 3, 1, 1, 1, VD_ACT_SILU, 1, 0},
+    {2, 8, 24, 40, 40, 3, 1, 1, 1, VD_ACT_NONE, 0, 1},
+    {1, 300, 17, 34, 30, 3, 1, 1, 1, VD_ACT_GELU, 1, 0},
+    {1, 5, 9, 64, 31, 3, 1, 0, 1, VD_ACT_RELU, 1, 0},   /* no padding */
+    {1, 7, 6, 29, 41, 3, 1, 2, 1, VD_ACT_NONE, 1, 1},   /* padding 2 */
+    {1, 24, 40, 12, 13, 3, 1, 1, 1, VD_ACT_RELU, 1, 1}, /* few tiles: im2col */
+    /* pointwise */
+    {1, 37, 29, 17, 23, 1, 1, 0, 1, VD_ACT_SILU, 1, 1},
+    {2, 600, 40, 9, 11, 1, 1, 0, 1, VD_ACT_NONE, 1, 0},
+    /* im2col: strides, the stem, padded 1x1 */
+    {1, 3, 32, 67, 61, 3, 2, 1, 1, VD_ACT_RELU, 1, 0},
+    {1, 19, 26, 40, 38, 3, 2, 1, 1, VD_ACT_SILU, 1, 1},
+    {1, 70, 33, 21, 20, 3, 2, 1, 1, VD_ACT_NONE, 0, 0},
+    {1, 11, 13, 15, 14, 1, 2, 0, 1, VD_ACT_NONE, 1, 0},
+    {1, 10, 12, 9, 10, 5, 1, 2, 1, VD_ACT_RELU, 1, 1},
+    /* grouped and depthwise: the sgemm / direct kernels */
+    {1, 16, 16, 19, 17, 3, 1, 1, 16, VD_ACT_RELU, 1, 1},
+    {1, 12, 18, 13, 11, 3, 2, 1, 3, VD_ACT_NONE, 1, 0},
+};
+
+static void test_conv_paths(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 902);
+    for (int isa = 1; isa >= 0; isa--) {
+        vd_cpu_force_isa(isa);
+        for (size_t i = 0; i < VD_ARRAY_LEN(conv_cases); i++) check_conv(&r, &conv_cases[i]);
+    }
+    vd_cpu_force_isa(-1);
+}
+
+static void test_conv_random(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 903);
+    for (int i = 0; i < 24; i++) {
+        conv_case cc = {1, rnd(&r, 1, 40), rnd(&r, 1, 40), rnd(&r, 1, 45), rnd(&r, 1, 45),
+                        rnd(&r, 0, 1) ? 3 : 1, rnd(&r, 1, 2), 0, 1,
+                        (vd_act)rnd(&r, 0, 2), rnd(&r, 0, 1), rnd(&r, 0, 1)};
+        cc.pad = cc.k == 3 ? rnd(&r, 0, 1) : 0;
+        if (cc.h + 2 * cc.pad < cc.k) cc.h = cc.k;
+        if (cc.w + 2 * cc.pad < cc.k) cc.w = cc.k;
+        check_conv(&r, &cc);
+    }
+}
+
+/* ---- linear ----------------------------------------------------------------------------------- */
+
+static void test_linear(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 904);
+    const int shapes[][3] = {{1, 1, 1}, {7, 33, 9}, {300, 256, 80}, {121, 64, 17}, {13, 600, 40}, {2, 5, 300}};
+    const vd_act acts[] = {VD_ACT_NONE, VD_ACT_RELU, VD_ACT_GELU, VD_ACT_SILU};
+    for (size_t i = 0; i < VD_ARRAY_LEN(shapes); i++) {
+        int m = shapes[i][0], k = shapes[i][1], o = shapes[i][2];
+        vd_graph *g = vd_graph_create();
+        float ws = 1.0f / sqrtf((float)k);
+        vd_tensor *x = vd_opcase_rand(g, &r, 2, NE(m, k), -1, 1);
+        vd_tensor *w = vd_opcase_rand(g, &r, 2, NE(o, k), -ws, ws);
+        vd_tensor *b = i % 2 ? vd_opcase_rand(g, &r, 1, NE(o), -1, 1) : NULL;
+        vd_tensor *res = i % 3 ? vd_opcase_rand(g, &r, 2, NE(m, o), -1, 1) : NULL;
+        char what[96];
+        snprintf(what, sizeof what, "linear [%d, %d] x [%d, %d]^T act %s", m, k, o, k,
+                 vd_act_name(acts[i % 4]));
+        assert_true(vd_opcase_check(what, vd_op_linear(g, x, w, b, res, acts[i % 4]), pools, 2,
+                                    1e-4, 1e-4));
+        vd_graph_free(g);
+    }
+}
+
+/* ---- the backend's cache of prepared weights ----------------------------------------------- */
+
+/* Two sessions of one backend on graphs sharing weights (flagged as model weights, so the
+ * prepared data is cached and shared): both match the reference. */
+static void test_backend_prepared(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 905);
+    vd_backend *be = vd_cpu_backend_create(0);
+    assert_non_null(be);
+    /* the weights live in their own graph, like a model's */
+    vd_graph *wg = vd_graph_create();
+    float ws = 1.0f / sqrtf(16.0f * 9);
+    vd_tensor *w3 = vd_opcase_rand(wg, &r, 4, NE(24, 16, 3, 3), -ws, ws);
+    vd_tensor *wl = vd_opcase_rand(wg, &r, 2, NE(10, 24), -0.2f, 0.2f);
+    w3->flags = wl->flags = VD_TENSOR_WEIGHT; /* and no node of any graph, like a model's */
+    w3->id = wl->id = -1;
+    float *xin = malloc(sizeof(float) * 16 * 40 * 36);
+    vd_rng_fill(&r, xin, 16 * 40 * 36, -1, 1);
+    float *out[2] = {NULL, NULL};
+    for (int s = 0; s < 2; s++) {
+        vd_graph *g = vd_graph_create();
+        vd_tensor *x = vd_graph_input(g, "x", VD_F32, 4, NE(1, 16, 40, 36));
+        vd_conv2d_params p = {1, 1, 1, 1, 1, 1, 1, VD_ACT_RELU};
+        vd_tensor *y = vd_op_conv2d(g, x, w3, NULL, NULL, &p);                     /* [1,24,40,36] */
+        vd_tensor *t = vd_op_permute(g, vd_op_reshape(g, y, 2, NE(24, 40 * 36)), 1, 0, 0, 0);
+        vd_tensor *z = vd_graph_output(g, vd_op_linear(g, t, wl, NULL, NULL, VD_ACT_NONE), "z");
+        vd_exec *ex;
+        assert_int_equal(be->iface->exec_create(be, g, s + 1, &ex), VKDETR_OK);
+        assert_int_equal(be->iface->write(ex, x, xin), VKDETR_OK);
+        assert_int_equal(be->iface->run(ex, NULL), VKDETR_OK);
+        out[s] = malloc(vd_nbytes(z));
+        assert_int_equal(be->iface->read(ex, z, out[s]), VKDETR_OK);
+        /* the reference on the same graph */
+        vd_backend *ref = vd_cpu_backend_create(1);
+        vd_exec *rex;
+        assert_int_equal(ref->iface->exec_create(ref, g, 1, &rex), VKDETR_OK);
+        assert_int_equal(ref->iface->write(rex, x, xin), VKDETR_OK);
+        assert_int_equal(ref->iface->run(rex, NULL), VKDETR_OK);
+        float *e = malloc(vd_nbytes(z));
+        assert_int_equal(ref->iface->read(rex, z, e), VKDETR_OK);
+        assert_true(vd_check_close("backend session", out[s], e, (size_t)vd_nelements(z), 3e-4, 3e-4));
+        free(e);
+        ref->iface->exec_free(rex);
+        ref->iface->free(ref);
+        be->iface->exec_free(ex);
+        vd_graph_free(g);
+    }
+    assert_true(vd_check_close("two sessions", out[0], out[1], 40 * 36 * 10, 1e-5, 1e-5));
+    free(out[0]);
+    free(out[1]);
+    free(xin);
+    be->iface->free(be);
+    vd_graph_free(wg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mm),
+        cmocka_unit_test(test_conv_paths),
+        cmocka_unit_test(test_conv_random),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_backend_prepared),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
