@@ -1,4 +1,5 @@
 /* The public API: sessions, detection, raw forward passes, outputs and profiles. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,7 +52,7 @@ VKDETR_API vkdetr_session_params vkdetr_session_default_params(void) {
     memset(&p, 0, sizeof p);
     p.threshold = 0.5f;
     p.max_detections = 300;
-    p.masks = 1;
+    p.masks = VKDETR_MASKS_RLE;
     return p;
 }
 
@@ -74,6 +75,13 @@ VKDETR_API vkdetr_status vkdetr_session_create(vkdetr_model *model,
     if (!out) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_create: out is NULL");
     *out = NULL;
     if (!model) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_create: model is NULL");
+    if (params && (params->input_width < 0 || params->input_height < 0 || params->n_threads < 0 ||
+                   isnan(params->threshold) || params->masks < VKDETR_MASKS_NONE ||
+                   params->masks > VKDETR_MASKS_BITMAP))
+        return vd_error(VKDETR_ERR_INVALID_ARG, "session params: input size %dx%d, n_threads %d, "
+                        "threshold %g or masks %d out of range", params->input_width,
+                        params->input_height, params->n_threads, (double)params->threshold,
+                        params->masks);
     vkdetr_session *s = vd_calloc(1, sizeof *s);
     if (!s) return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory");
     s->model = model;
@@ -228,8 +236,13 @@ static vkdetr_status detect(vkdetr_session *s, const vd_preprocess_src *src, dou
     vd_detect_input in = {logits, boxes, topk, (int)s->io.logits->ne[0], (int)s->io.logits->ne[1],
                           k, src->raster.width, src->raster.height, s->params.threshold, cap};
     r->count = vd_detect_decode(&in, r->detections);
-    for (int i = 0; i < r->count; i++)
-        r->detections[i].label = vkdetr_model_class_name(m, r->detections[i].class_id);
+    for (int i = 0; i < r->count; i++) {
+        const char *label = vkdetr_model_class_name(m, r->detections[i].class_id);
+        r->detections[i].label = label ? label : "";
+    }
+    /* No family predicts masks yet; a mask head fills detections[i].mask (postprocess/mask.h)
+     * and sets has_masks when m->info.has_masks and s->params.masks != VKDETR_MASKS_NONE. */
+    r->has_masks = 0;
     r->image_width = src->raster.width;
     r->image_height = src->raster.height;
     s->stage_ms[VKDETR_STAGE_POSTPROCESS] += vd_time_ms() - tpost;
@@ -272,7 +285,10 @@ VKDETR_API vkdetr_status vkdetr_session_detect_file(vkdetr_session *s, const cha
 
 VKDETR_API void vkdetr_result_free(vkdetr_result *r) {
     if (!r) return;
-    for (int i = 0; i < r->count; i++) vd_free(r->detections[i].mask.data);
+    for (int i = 0; i < r->count; i++) {
+        vd_free(r->detections[i].mask.data);
+        vd_free(r->detections[i].mask.counts);
+    }
     vd_free(r->detections);
     vd_free(r);
 }
@@ -282,7 +298,9 @@ VKDETR_API int vkdetr_session_output_count(const vkdetr_session *s) {
 }
 
 VKDETR_API vkdetr_status vkdetr_session_output(vkdetr_session *s, int i, vkdetr_tensor *out) {
-    if (!s || !out) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_output: NULL argument");
+    if (!s) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_output: session is NULL");
+    s->last_error[0] = 0;
+    if (!out) return fail(s, vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_output: out is NULL"));
     if (!s->have_run || i < 0 || i >= s->n_named)
         return fail(s, vd_error(VKDETR_ERR_INVALID_ARG, "output %d of %d", i,
                                 s->have_run ? s->n_named : 0));
@@ -299,7 +317,9 @@ VKDETR_API vkdetr_status vkdetr_session_output(vkdetr_session *s, int i, vkdetr_
 }
 
 VKDETR_API vkdetr_status vkdetr_session_profile(vkdetr_session *s, vkdetr_profile *out) {
-    if (!s || !out) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_profile: NULL argument");
+    if (!s) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_profile: session is NULL");
+    s->last_error[0] = 0;
+    if (!out) return fail(s, vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_profile: out is NULL"));
     memset(out, 0, sizeof *out);
     memcpy(out->stage_ms, s->stage_ms, sizeof out->stage_ms);
     out->total_ms = s->total_ms + s->stage_ms[VKDETR_STAGE_PREPROCESS];

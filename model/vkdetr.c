@@ -6,11 +6,17 @@
 #include "core/image.h"
 #include "core/json.h"
 #include "model/model.h"
+#include "postprocess/mask.h"
 #ifdef VKDETR_HAVE_VULKAN
 #include "core/vk/vk.h"
 #endif
 
-VKDETR_API const char *vkdetr_version(void) { return "0.1.0"; }
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+VKDETR_API const char *vkdetr_version(void) {
+    return STR(VKDETR_VERSION_MAJOR) "." STR(VKDETR_VERSION_MINOR) "." STR(VKDETR_VERSION_PATCH);
+}
 
 VKDETR_API vkdetr_model_params vkdetr_model_default_params(void) {
     vkdetr_model_params p;
@@ -62,6 +68,12 @@ static vkdetr_status load_common(const cJSON *config, const char *config_name, v
                                  const cJSON *preproc, const char *preproc_name,
                                  const vkdetr_model_params *params, vkdetr_model **out) {
     vkdetr_status s;
+    if (params && ((unsigned)params->backend > VKDETR_BACKEND_VULKAN ||
+                   (unsigned)params->precision > VKDETR_PRECISION_FP16)) {
+        vd_st_close(st);
+        return vd_error(VKDETR_ERR_INVALID_ARG, "model params: backend %d or precision %d is not "
+                        "a value of its enum", (int)params->backend, (int)params->precision);
+    }
     vkdetr_model *m = vd_calloc(1, sizeof *m);
     if (!m) {
         vd_st_close(st);
@@ -230,4 +242,9 @@ VKDETR_API void vkdetr_image_free(vkdetr_image *image) {
     vd_image img = {image->width, image->height, (uint8_t *)image->data};
     vd_image_free(&img);
     memset(image, 0, sizeof *image);
+}
+
+VKDETR_API vkdetr_status vkdetr_mask_decode(const vkdetr_mask *mask, uint8_t *bitmap) {
+    if (!mask || !bitmap) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_mask_decode: NULL argument");
+    return vd_mask_rle_decode(mask->counts, mask->n_counts, mask->width, mask->height, bitmap);
 }
