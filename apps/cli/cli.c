@@ -48,7 +48,8 @@ vd_hub_config cli_hub_config(int force) {
 void cli_errorf(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "vkdetr %s: ", g_cli_env.command);
+    cli_print_program(stderr, g_cli_env.command);
+    fputs(": ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

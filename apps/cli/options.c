@@ -29,8 +29,17 @@ int cli_parse_size(const char *s, int *w, int *h) {
     return 0;
 }
 
+const char *cli_program = "vkdetr";
+const char *cli_exit_codes = cli_exit_codes_text;
+
+void cli_print_program(FILE *f, const char *command) {
+    fprintf(f, "%s%s%s", cli_program, command && command[0] ? " " : "", command ? command : "");
+}
+
 void cli_print_usage(const cli_command *cmd, FILE *f) {
-    fprintf(f, "usage: vkdetr %s %s\n", cmd->name, cmd->synopsis);
+    fputs("usage: ", f);
+    cli_print_program(f, cmd->name);
+    fprintf(f, " %s\n", cmd->synopsis);
 }
 
 /* Writes one line of text (no '\n') wrapped to `width` columns, continuation lines indented
@@ -148,15 +157,18 @@ void cli_print_help(const cli_command *cmd, const void *opts, FILE *f) {
         cli_print_text(f, cmd->details);
     }
     fputc('\n', f);
-    cli_print_text(f, cli_exit_codes_text);
+    cli_print_text(f, cli_exit_codes);
 }
 
 static int usage_error(const cli_command *cmd, const char *fmt, const char *a, const char *b) {
-    fprintf(stderr, "vkdetr %s: ", cmd->name);
+    cli_print_program(stderr, cmd->name);
+    fputs(": ", stderr);
     fprintf(stderr, fmt, a, b);
     fputc('\n', stderr);
     cli_print_usage(cmd, stderr);
-    fprintf(stderr, "Try 'vkdetr %s --help' for the options.\n", cmd->name);
+    fputs("Try '", stderr);
+    cli_print_program(stderr, cmd->name);
+    fputs(" --help' for the options.\n", stderr);
     return CLI_EXIT_USAGE;
 }
 

@@ -57,6 +57,16 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, void *opts, const c
 /* Prints the full help of cmd, with defaults read from opts. */
 void cli_print_help(const cli_command *cmd, const void *opts, FILE *f);
 
+/* The program named in usage lines and messages, and the exit-code paragraph that ends every
+ * help: "vkdetr" and cli_exit_codes_text, replaced by another program that uses these options
+ * (vkdetr-cam). */
+extern const char *cli_program;
+extern const char *cli_exit_codes;
+
+/* Prints the program and the command ("vkdetr detect"); the program alone when command is
+ * NULL or "". */
+void cli_print_program(FILE *f, const char *command);
+
 /* Prints "usage: vkdetr NAME SYNOPSIS". */
 void cli_print_usage(const cli_command *cmd, FILE *f);
 
