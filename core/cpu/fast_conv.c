@@ -98,49 +98,64 @@ typedef struct conv_job {
     size_t scratch_per_thread;
 } conv_job;
 
+/* Where the 8 pixels of one panel read: top-left input tap of each (iy0, ix0), and whether
+ * they lie in one output row (taps ix0[0] + q * sw). */
+typedef struct panel_geom {
+    int32_t iy0[VD_MM_NR], ix0[VD_MM_NR];
+    int row;
+} panel_geom;
+
+#define MAX_PANELS (512 / VD_MM_NR)
+
+/* One row (c, ky, kx) of a panel: 8 values, zeros outside the map. */
+static inline void pack_tap(const conv_plan *cp, const float *xc, const panel_geom *pg,
+                            int64_t ky, int64_t kx, float *d) {
+    int64_t iy = pg->iy0[0] + ky, ixa = pg->ix0[0] + kx;
+    if (pg->row && iy >= 0 && iy < cp->h && ixa >= 0 && ixa + 7 * cp->sw < cp->w) {
+        const float *xr = xc + iy * cp->w + ixa;
+        if (cp->sw == 1)
+            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[q];
+        else if (cp->sw == 2)
+            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[2 * q];
+        else
+            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[q * cp->sw];
+        return;
+    }
+    for (int q = 0; q < VD_MM_NR; q++) {
+        int64_t yy = pg->iy0[q] + ky, xx = pg->ix0[q] + kx;
+        d[q] = yy >= 0 && yy < cp->h && xx >= 0 && xx < cp->w ? xc[yy * cp->w + xx] : 0.0f;
+    }
+}
+
 /* The patches of output pixels [p0, p0 + np) of one image (x: [C, H, W]) in the GEMM's panel
- * layout: panel q holds pixels p0 + 8q .. +8 as k rows of 8 (row = (c, ky, kx)). */
+ * layout: panel q holds pixels p0 + 8q .. +8 as k rows of 8 (row = (c, ky, kx)). Row by row
+ * of the patch matrix, so that consecutive panels read consecutive input. */
 static void pack_im2col(const conv_plan *cp, const float *x, int64_t p0, int64_t np,
                         float *bp) {
-    for (int64_t j0 = 0; j0 < np; j0 += VD_MM_NR) {
-        float *panel = bp + j0 * cp->k;
-        int64_t iy0[VD_MM_NR], ix0[VD_MM_NR];
+    panel_geom pg[MAX_PANELS];
+    int64_t panels = (np + VD_MM_NR - 1) / VD_MM_NR;
+    for (int64_t j = 0; j < panels; j++) {
         for (int q = 0; q < VD_MM_NR; q++) {
-            int64_t pp = p0 + j0 + q;
-            if (j0 + q < np) {
-                iy0[q] = (pp / cp->ow) * cp->sh - cp->pt;
-                ix0[q] = (pp % cp->ow) * cp->sw - cp->pl;
+            int64_t pp = p0 + j * VD_MM_NR + q;
+            if (j * VD_MM_NR + q < np) {
+                pg[j].iy0[q] = (int32_t)((pp / cp->ow) * cp->sh - cp->pt);
+                pg[j].ix0[q] = (int32_t)((pp % cp->ow) * cp->sw - cp->pl);
             } else { /* past the block: a row no tap reaches, so zeros */
-                iy0[q] = -(cp->kh + 1);
-                ix0[q] = 0;
+                pg[j].iy0[q] = (int32_t)-(cp->kh + 1);
+                pg[j].ix0[q] = 0;
             }
         }
-        /* all 8 pixels in one output row: their taps are ix0[0] + q * sw */
-        int row = iy0[VD_MM_NR - 1] == iy0[0] && ix0[VD_MM_NR - 1] == ix0[0] + 7 * cp->sw;
-        for (int64_t c = 0; c < cp->c; c++) {
-            const float *xc = x + c * cp->h * cp->w;
-            for (int64_t ky = 0; ky < cp->kh; ky++)
-                for (int64_t kx = 0; kx < cp->kw; kx++) {
-                    float *d = panel + ((c * cp->kh + ky) * cp->kw + kx) * VD_MM_NR;
-                    int64_t iy = iy0[0] + ky, ixa = ix0[0] + kx;
-                    if (row && iy >= 0 && iy < cp->h && ixa >= 0 &&
-                        ixa + 7 * cp->sw < cp->w) {
-                        const float *xr = xc + iy * cp->w + ixa;
-                        if (cp->sw == 1)
-                            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[q];
-                        else if (cp->sw == 2)
-                            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[2 * q];
-                        else
-                            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[q * cp->sw];
-                        continue;
-                    }
-                    for (int q = 0; q < VD_MM_NR; q++) {
-                        int64_t yy = iy0[q] + ky, xx = ix0[q] + kx;
-                        d[q] = yy >= 0 && yy < cp->h && xx >= 0 && xx < cp->w
-                                   ? xc[yy * cp->w + xx] : 0.0f;
-                    }
-                }
-        }
+        pg[j].row = pg[j].iy0[VD_MM_NR - 1] == pg[j].iy0[0] &&
+                    pg[j].ix0[VD_MM_NR - 1] == pg[j].ix0[0] + 7 * cp->sw;
+    }
+    for (int64_t c = 0; c < cp->c; c++) {
+        const float *xc = x + c * cp->h * cp->w;
+        for (int64_t ky = 0; ky < cp->kh; ky++)
+            for (int64_t kx = 0; kx < cp->kw; kx++) {
+                float *d = bp + ((c * cp->kh + ky) * cp->kw + kx) * VD_MM_NR;
+                for (int64_t j = 0; j < panels; j++)
+                    pack_tap(cp, xc, &pg[j], ky, kx, d + j * VD_MM_NR * cp->k);
+            }
     }
 }
 
