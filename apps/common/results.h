@@ -18,16 +18,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "coco_rle.h"
 #include "vkdetr.h"
 
-/* COCO compressed RLE of a binary mask (w x h bytes, row-major, nonzero = inside), as
- * pycocotools encodes it (column-major runs starting with background). malloc'ed string, NULL
- * when out of memory. */
-char *vd_rle_encode(const uint8_t *mask, int width, int height);
-
-/* Decodes a compressed RLE string back to a w x h row-major mask of 0/1 (for tests). Returns
- * 0 on success, -1 when the counts do not add up to w * h. */
-int vd_rle_decode(const char *counts, int width, int height, uint8_t *mask);
+/* vd_rle_encode (COCO compressed RLE of a row-major bitmap) and vd_rle_decode live in
+ * coco_rle.h with the rest of the COCO mask API. */
 
 /* {"size": [h, w], "counts": "..."}, or NULL when out of memory. */
 cJSON *vd_results_rle_json(const uint8_t *mask, int width, int height);
