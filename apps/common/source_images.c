@@ -57,7 +57,7 @@ static int images_read(vd_source *base, vd_frame *f, int timeout_ms) {
         vkdetr_image img;
         vkdetr_status st = vkdetr_image_load(path, &img);
         if (st) {
-            fprintf(stderr, "vkdetr: skipping %s: %s\n", path, vkdetr_last_error());
+            fprintf(stderr, "vkdetr: skipping an image: %s\n", vkdetr_last_error());
             continue;
         }
         if (img.format != VKDETR_PIXEL_RGB) {

@@ -21,6 +21,7 @@ struct vd_video_writer {
     struct SwsContext *sws;
     int width, height; /* of the input frames */
     int64_t last_pts;  /* ms */
+    int64_t frame_ms;  /* nominal frame duration */
     int header_written;
     char *path, *tmp;
 };
@@ -55,10 +56,16 @@ void vd_video_writer_abort(vd_video_writer *w) {
 
 const char *vd_video_writer_codec(const vd_video_writer *w) { return w->enc->codec->name; }
 
-static vkdetr_status open_encoder(vd_video_writer *w, double fps) {
-    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
-    if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
-    if (!codec) return vd_app_error(VKDETR_ERR_UNSUPPORTED, "no H.264 or MPEG-4 encoder");
+static vkdetr_status open_encoder(vd_video_writer *w, double fps, const char *name) {
+    const AVCodec *codec;
+    if (name) {
+        if (!(codec = avcodec_find_encoder_by_name(name)))
+            return vd_app_error(VKDETR_ERR_UNSUPPORTED, "no encoder %s in this libavcodec", name);
+    } else {
+        codec = avcodec_find_encoder_by_name("libx264");
+        if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+        if (!codec) return vd_app_error(VKDETR_ERR_UNSUPPORTED, "no H.264 or MPEG-4 encoder");
+    }
     if (!(w->enc = avcodec_alloc_context3(codec)))
         return vd_app_error(VKDETR_ERR_NO_MEMORY, "out of memory");
     AVCodecContext *e = w->enc;
@@ -67,6 +74,8 @@ static vkdetr_status open_encoder(vd_video_writer *w, double fps) {
     e->pix_fmt = AV_PIX_FMT_YUV420P;
     e->time_base = (AVRational){1, 1000}; /* pts in milliseconds */
     e->framerate = av_d2q(fps > 0 ? fps : 30.0, 100000);
+    w->frame_ms = (int64_t)(1000.0 / (fps > 0 ? fps : 30.0) + 0.5);
+    if (w->frame_ms < 1) w->frame_ms = 1;
     e->gop_size = 60;
     e->thread_count = 1;
     if (w->oc->oformat->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -102,6 +111,11 @@ static vkdetr_status open_encoder(vd_video_writer *w, double fps) {
 
 vkdetr_status vd_video_writer_open(const char *path, int width, int height, double fps,
                                    vd_video_writer **out) {
+    return vd_video_writer_open_codec(path, width, height, fps, NULL, out);
+}
+
+vkdetr_status vd_video_writer_open_codec(const char *path, int width, int height, double fps,
+                                         const char *codec, vd_video_writer **out) {
     *out = NULL;
     if (width < 2 || height < 2)
         return vd_app_error(VKDETR_ERR_INVALID_ARG, "%s: frames too small (%dx%d)", path, width,
@@ -126,7 +140,7 @@ vkdetr_status vd_video_writer_open(const char *path, int width, int height, doub
         st = wfail(path, "cannot create the container", r);
         goto fail;
     }
-    if ((st = open_encoder(w, fps))) goto fail;
+    if ((st = open_encoder(w, fps, codec))) goto fail;
     if ((r = avio_open(&w->oc->pb, w->tmp, AVIO_FLAG_WRITE)) < 0) {
         st = wfail(path, "cannot create", r);
         goto fail;
@@ -151,6 +165,9 @@ static vkdetr_status encode(vd_video_writer *w, AVFrame *frame) {
         r = avcodec_receive_packet(w->enc, w->pkt);
         if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return VKDETR_OK;
         if (r < 0) return wfail(w->path, "encoding", r);
+        /* without a duration the MP4 muxer's edit list ends at the last frame's start, and
+         * demuxers then drop that frame */
+        if (w->pkt->duration <= 0) w->pkt->duration = w->frame_ms;
         av_packet_rescale_ts(w->pkt, w->enc->time_base, w->st->time_base);
         w->pkt->stream_index = w->st->index;
         r = av_interleaved_write_frame(w->oc, w->pkt);

@@ -25,6 +25,11 @@ typedef struct vd_video_writer vd_video_writer;
 vkdetr_status vd_video_writer_open(const char *path, int width, int height, double fps,
                                    vd_video_writer **out);
 
+/* As vd_video_writer_open with a named encoder ("libx264", "mpeg4", ...); NULL = the default
+ * choice above. */
+vkdetr_status vd_video_writer_open_codec(const char *path, int width, int height, double fps,
+                                         const char *codec, vd_video_writer **out);
+
 /* Encodes one frame of width x height RGB (stride width * 3) shown at pts seconds. A pts not
  * above the previous frame's (at millisecond resolution) is moved just after it. */
 vkdetr_status vd_video_writer_write(vd_video_writer *w, const uint8_t *rgb, double pts);
