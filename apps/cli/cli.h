@@ -81,5 +81,6 @@ int cli_cmd_info(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);
 int cli_cmd_pull(int argc, char **argv);
 int cli_cmd_forward(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"bench", cli_cmd_bench, "time a model: latency percentiles, per-stage and per-op times"},
     {"pull", cli_cmd_pull, "download a checkpoint from the Hugging Face hub into the cache"},
     {"forward", cli_cmd_forward, "run the network on given pixel values, write every output"},
+    {"eval", cli_cmd_eval, "COCO evaluation (AP/AR as pycocotools) of a model or a results file"},
 };
 
 static void print_main_help(FILE *f) {
