@@ -4,13 +4,14 @@
  * conv2d takes one of four paths (conv_choose):
  *   - Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions whose transformed weights were
  *     prepared at session creation (fast_winograd.c);
- *   - pointwise (1x1, stride 1, no padding): y [O, P] = w [O, C] x [C, P], a block of pixels
- *     of x packed per task, the weights read in place;
+ *   - pointwise (1x1, stride 1, no padding): y [O, P] = w [O, C] x [C, P], both read in
+ *     place (no packing pass over the input);
  *   - im2col: the patches of a block of output pixels packed straight into the GEMM's panel
  *     layout (no im2col matrix), then w [O, C*kh*kw] times the panel;
  *   - grouped and depthwise convolutions: the sgemm/direct kernel of fast_gemm.c.
- * Tasks are blocks of output pixels (and Winograd tiles), each over every output channel, so
- * the packed input is made once; the weights stream through L2 in blocks (vd_mm).
+ * Tasks are blocks of output pixels (and Winograd tiles), each over every output channel
+ * unless the blocks are too few for the threads, so the packed input is made once; the
+ * weights stream through L2 in blocks (vd_mm).
  *
  * linear: y [M, O] = x [M, K] w^T with w^T packed once per model (prepared), tasks over
  * row blocks and, when rows are few, column blocks. */
@@ -23,7 +24,8 @@ static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
  * and a shared machine may slow one thread down. One when running alone. */
 static int64_t want_tasks(int n_threads) { return n_threads > 1 ? 6 * (int64_t)n_threads : 1; }
 
-#define PACK_BUDGET ((int64_t)1 << 20) /* bytes of packed input per thread (soft) */
+#define PACK_BUDGET ((int64_t)1 << 20)     /* bytes of packed input per thread (soft) */
+#define INPLACE_BUDGET ((int64_t)256 << 10) /* bytes of a pointwise conv's input per task */
 
 typedef enum conv_path { PATH_WINOGRAD, PATH_POINTWISE, PATH_IM2COL, PATH_SGEMM } conv_path;
 
@@ -60,11 +62,13 @@ static void conv_plan_init(const vd_tensor *dst, int n_threads, const void *prep
     cp->nb = cp->blocks = cp->mb = cp->msplit = cp->tasks = 0;
     if (cp->path != PATH_POINTWISE && cp->path != PATH_IM2COL) return;
     /* pixel blocks: wide enough that each pass over the weights (A) serves at least 64
-     * pixels, as wide as the packing budget allows; then, when the blocks are too few for the
-     * threads, the output channels are split too (each part packs the block again) */
+     * pixels, as wide as the packing budget allows (pointwise: the block read in place, sized
+     * for L2); then, when the blocks are too few for the threads, the output channels are
+     * split too (each part packs the block again) */
     int64_t want = want_tasks(n_threads);
-    int64_t nb = (PACK_BUDGET / (cp->k * 4)) / 16 * 16;
-    nb = VD_MIN(VD_MAX(nb, 64), 512);
+    int64_t budget = cp->path == PATH_POINTWISE ? INPLACE_BUDGET : PACK_BUDGET;
+    int64_t nb = (budget / (cp->k * 4)) / 16 * 16;
+    nb = VD_MIN(VD_MAX(nb, 64), cp->path == PATH_POINTWISE ? 1024 : 512);
     nb = VD_MIN(nb, round_up(cp->p, 16));
     while (nb > 64 && cp->n * ceil_div(cp->p, nb) < want) nb = VD_MAX(64, round_up(nb / 2, 16));
     cp->nb = nb;
@@ -84,7 +88,8 @@ size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads) {
     conv_plan_init(dst, n_threads, NULL, &cp);
     size_t s = 0;
     if (cp.path == PATH_SGEMM) s = vd_cpu_fast_conv2d_scratch(dst, n_threads);
-    else s = vd_cpu_slice_bytes(vd_mm_packed_floats(cp.k, cp.nb) * sizeof(float)) * (size_t)n_threads;
+    else if (cp.path == PATH_IM2COL)
+        s = vd_cpu_slice_bytes(vd_mm_packed_floats(cp.k, cp.nb) * sizeof(float)) * (size_t)n_threads;
     if (vd_cpu_winograd_fits(dst)) s = VD_MAX(s, vd_cpu_winograd_scratch(dst, n_threads));
     return s;
 }
@@ -167,14 +172,16 @@ static void conv_block_task(void *arg, int task, int thread) {
     int64_t n = task / cp->blocks, p0 = (task % cp->blocks) * cp->nb;
     int64_t np = VD_MIN(cp->nb, cp->p - p0);
     const float *xn = j->x + n * cp->c * cp->h * cp->w;
-    float *bp = vd_cpu_thread_scratch(j->ctx, j->scratch_per_thread, thread);
-    if (cp->path == PATH_POINTWISE)
-        vd_mm_pack_b(xn + p0, cp->p, 0, cp->c, np, bp);
-    else
-        pack_im2col(cp, xn, p0, np, bp);
     int64_t yoff = (n * cp->o + m0) * cp->p + p0;
     vd_mm_epilogue e = {j->bias ? j->bias + m0 : NULL, NULL, j->res ? j->res + yoff : NULL,
                         cp->p, j->act};
+    if (cp->path == PATH_POINTWISE) { /* x [C, P] is B as it is */
+        vd_mm_inplace(j->w + m0 * cp->k, cp->k, xn + p0, cp->p, cp->c, j->y + yoff, cp->p, mr,
+                      np, &e);
+        return;
+    }
+    float *bp = vd_cpu_thread_scratch(j->ctx, j->scratch_per_thread, thread);
+    pack_im2col(cp, xn, p0, np, bp);
     vd_mm(j->w + m0 * cp->k, cp->k, bp, cp->k, j->y + yoff, cp->p, mr, np, &e);
 }
 

@@ -18,6 +18,7 @@
 #define MM_MR 6
 #define MM_KC 256
 #define MM_MC 120 /* a multiple of MM_MR */
+#define MM_PF 8   /* rows of B prefetched ahead when B is read in place */
 
 static int isa_override = -1; /* tests: -1 automatic, 0 plain C, 1 AVX2 */
 
@@ -84,7 +85,7 @@ static int inreg_act(int avx2, vd_act act) {
 /* ---- plain C kernel -------------------------------------------------------------------------- */
 
 static void kern_c(int rows, int cols, const float *a, int64_t lda, const float *b0,
-                   const float *b1, int64_t kc, float *c, int64_t ldc, int load_c,
+                   const float *b1, int64_t ldb, int64_t kc, float *c, int64_t ldc, int load_c,
                    const mm_epi *e) {
     float acc[MM_MR][16];
     for (int i = 0; i < rows; i++)
@@ -93,7 +94,7 @@ static void kern_c(int rows, int cols, const float *a, int64_t lda, const float 
         for (int i = 0; i < rows; i++) {
             float av = a[i * lda + kk];
             for (int j = 0; j < cols; j++)
-                acc[i][j] += av * (j < 8 ? b0[kk * 8 + j] : b1[kk * 8 + j - 8]);
+                acc[i][j] += av * (j < 8 ? b0[kk * ldb + j] : b1[kk * ldb + j - 8]);
         }
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
@@ -120,7 +121,8 @@ static void kern_c(int rows, int cols, const float *a, int64_t lda, const float 
  * inlining; full tiles only (the driver handles ragged edges through a scratch tile). */
 static inline __attribute__((always_inline)) MM_AVX2 void
 kern_avx2(const int rows, const int two, const float *a, int64_t lda, const float *b0,
-          const float *b1, int64_t kc, float *c, int64_t ldc, int load_c, const mm_epi *e) {
+          const float *b1, int64_t ldb, int64_t kc, float *c, int64_t ldc, int load_c,
+          const mm_epi *e) {
     const __m256 zero = _mm256_setzero_ps();
 #define DECL(i)                                                                                 \
     __m256 x##i##0 = zero, x##i##1 = zero;                                                      \
@@ -132,8 +134,10 @@ kern_avx2(const int rows, const int two, const float *a, int64_t lda, const floa
     ROWS(DECL)
 #undef DECL
     for (int64_t kk = 0; kk < kc; kk++) {
-        __m256 v0 = _mm256_loadu_ps(b0 + kk * 8);
-        __m256 v1 = two ? _mm256_loadu_ps(b1 + kk * 8) : v0;
+        /* B in place: rows a page apart defeat the hardware prefetcher */
+        if (ldb > 16) _mm_prefetch((const char *)(b0 + (kk + MM_PF) * ldb), _MM_HINT_T0);
+        __m256 v0 = _mm256_loadu_ps(b0 + kk * ldb);
+        __m256 v1 = two ? _mm256_loadu_ps(b1 + kk * ldb) : v0;
 #define STEP(i)                                                                                 \
         if (rows > (i)) {                                                                       \
             __m256 s = _mm256_broadcast_ss(a##i + kk);                                          \
@@ -185,13 +189,13 @@ kern_avx2(const int rows, const int two, const float *a, int64_t lda, const floa
 
 #define KERN_CASE(r)                                                                            \
     case r:                                                                                     \
-        if (two) kern_avx2(r, 1, a, lda, b0, b1, kc, c, ldc, load_c, e);                        \
-        else kern_avx2(r, 0, a, lda, b0, b1, kc, c, ldc, load_c, e);                            \
+        if (two) kern_avx2(r, 1, a, lda, b0, b1, ldb, kc, c, ldc, load_c, e);                   \
+        else kern_avx2(r, 0, a, lda, b0, b1, ldb, kc, c, ldc, load_c, e);                       \
         return;
 
 static MM_AVX2 void kern_avx2_any(int rows, int two, const float *a, int64_t lda,
-                                  const float *b0, const float *b1, int64_t kc, float *c,
-                                  int64_t ldc, int load_c, const mm_epi *e) {
+                                  const float *b0, const float *b1, int64_t ldb, int64_t kc,
+                                  float *c, int64_t ldc, int load_c, const mm_epi *e) {
     switch (rows) {
         KERN_CASE(1)
         KERN_CASE(2)
@@ -210,17 +214,17 @@ static MM_AVX2 void kern_avx2_any(int rows, int two, const float *a, int64_t lda
 /* One tile of at most 6 x 16: through the kernel directly when its columns are whole
  * panels, else through a 6x16 scratch tile (the epilogue then applied while copying out). */
 static void tile(int avx2, int rows, int cols, const float *a, int64_t lda, const float *b0,
-                 const float *b1, int64_t kc, float *c, int64_t ldc, int load_c,
+                 const float *b1, int64_t ldb, int64_t kc, float *c, int64_t ldc, int load_c,
                  const mm_epi *e) {
     int whole = cols == 16 || cols == 8;
     if (whole) {
 #if MM_X86
         if (avx2) {
-            kern_avx2_any(rows, cols == 16, a, lda, b0, b1, kc, c, ldc, load_c, e);
+            kern_avx2_any(rows, cols == 16, a, lda, b0, b1, ldb, kc, c, ldc, load_c, e);
             return;
         }
 #endif
-        kern_c(rows, cols, a, lda, b0, b1, kc, c, ldc, load_c, e);
+        kern_c(rows, cols, a, lda, b0, b1, ldb, kc, c, ldc, load_c, e);
         return;
     }
     float t[MM_MR * 16];
@@ -229,10 +233,10 @@ static void tile(int avx2, int rows, int cols, const float *a, int64_t lda, cons
             for (int j = 0; j < cols; j++) t[i * 16 + j] = c[i * ldc + j];
 #if MM_X86
     if (avx2)
-        kern_avx2_any(rows, cols > 8, a, lda, b0, b1, kc, t, 16, load_c, NULL);
+        kern_avx2_any(rows, cols > 8, a, lda, b0, b1, ldb, kc, t, 16, load_c, NULL);
     else
 #endif
-        kern_c(rows, cols, a, lda, b0, b1, kc, t, 16, load_c, NULL);
+        kern_c(rows, cols, a, lda, b0, b1, ldb, kc, t, 16, load_c, NULL);
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < cols; j++) {
             float v = t[i * 16 + j];
@@ -247,12 +251,15 @@ static void tile(int avx2, int rows, int cols, const float *a, int64_t lda, cons
     }
 }
 
-void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
-           int64_t m, int64_t n, const vd_mm_epilogue *epi) {
+/* B either packed (b: panels of depth k, ldb 0) or in place (b: rows at stride ldb); in
+ * place, a ragged last strip is packed into bt first (its rows may end at the buffer's end) */
+static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
+                   float *c, int64_t ldc, int64_t m, int64_t n, const vd_mm_epilogue *epi) {
     int avx2 = vd_cpu_has_avx2();
     vd_act act = epi ? epi->act : VD_ACT_NONE;
     int any_epi = epi && (epi->bias_row || epi->bias_col || epi->res || act != VD_ACT_NONE);
     int inreg = inreg_act(avx2, act);
+    float bt[MM_KC * 16];
     if (k == 0) /* no depth: zeros, then the epilogue through a tile with load_c */
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) c[i * ldc + j] = 0.0f;
@@ -266,8 +273,24 @@ void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, in
             int last = k0 + kc >= k;
             for (int64_t j0 = 0; j0 < n; j0 += 16) {
                 int cols = (int)VD_MIN(16, n - j0);
-                const float *b0 = bp + j0 * k + k0 * VD_MM_NR;
-                const float *b1 = b0 + k * VD_MM_NR;
+                const float *b0, *b1;
+                int64_t sb;
+                if (!ldb) {
+                    b0 = b + j0 * k + k0 * VD_MM_NR;
+                    b1 = b0 + k * VD_MM_NR;
+                    sb = VD_MM_NR;
+                } else if (cols == 16) {
+                    b0 = b + k0 * ldb + j0;
+                    b1 = b0 + 8;
+                    sb = ldb;
+                } else {
+                    for (int64_t kk = 0; kk < kc; kk++)
+                        for (int q = 0; q < 16; q++)
+                            bt[kk * 16 + q] = q < cols ? b[(k0 + kk) * ldb + j0 + q] : 0.0f;
+                    b0 = bt;
+                    b1 = bt + 8;
+                    sb = 16;
+                }
                 for (int64_t i0 = ib; i0 < ib + mb; i0 += MM_MR) {
                     int rows = (int)VD_MIN(MM_MR, ib + mb - i0);
                     mm_epi e, *ep = NULL;
@@ -280,7 +303,7 @@ void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, in
                         ep = &e;
                     }
                     float *ct = c + i0 * ldc + j0;
-                    tile(avx2, rows, cols, a + i0 * lda + k0, lda, b0, b1, kc, ct, ldc,
+                    tile(avx2, rows, cols, a + i0 * lda + k0, lda, b0, b1, sb, kc, ct, ldc,
                          k0 > 0 || k == 0, ep);
                     if (last && !inreg)
                         for (int i = 0; i < rows; i++) vd_cpu_act_row(act, ct + i * ldc, cols);
@@ -289,4 +312,14 @@ void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, in
             k0 += MM_KC;
         } while (k0 < k);
     }
+}
+
+void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
+           int64_t m, int64_t n, const vd_mm_epilogue *epi) {
+    mm_run(a, lda, bp, 0, k, c, ldc, m, n, epi);
+}
+
+void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
+                   float *c, int64_t ldc, int64_t m, int64_t n, const vd_mm_epilogue *epi) {
+    mm_run(a, lda, b, ldb, k, c, ldc, m, n, epi);
 }

@@ -88,6 +88,12 @@ typedef struct vd_mm_epilogue {
 void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
            int64_t m, int64_t n, const vd_mm_epilogue *epi);
 
+/* The same with B read in place: B[kk][j] = b[kk * ldb + j] (ldb >= n; rows of 16 columns
+ * read straight from b, a ragged last strip copied first). For B too large to pack cheaply
+ * (a pointwise conv's input). */
+void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
+                   float *c, int64_t ldc, int64_t m, int64_t n, const vd_mm_epilogue *epi);
+
 /* ---- conv2d and linear on the packed GEMM (fast_conv.c) and Winograd (fast_winograd.c) ----
  * The fast table's conv2d and linear. Weights prepared once per model (cpu.h): w^T packed for
  * linear, the Winograd transform U for 3x3 stride-1 conv2d. Without prepared data (or AVX2)
