@@ -113,6 +113,10 @@ size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads);
 /* Runs dst with u, the prepared transform (36, O, C) of its weight. */
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u);
 
+/* Separable pool2d (fast_pool.c): a pass along rows, then down columns. */
+void vd_cpu_sep_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_sep_pool2d_scratch(const vd_tensor *dst, int n_threads);
+
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 /* y[i] = act(y[i]) for n elements (fast_elementwise.c): relu, SiLU, sigmoid and GELU in

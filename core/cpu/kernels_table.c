@@ -30,7 +30,7 @@ const vd_cpu_op vd_cpu_fast_ops[VD_OP_COUNT] = {
                        vd_cpu_packed_linear_prep_make},
     [VD_OP_UNARY] = {vd_cpu_fast_unary, NULL, NULL, NULL},
     [VD_OP_BINARY] = {vd_cpu_fast_binary, NULL, NULL, NULL},
-    [VD_OP_POOL2D] = {vd_cpu_fast_pool2d, NULL, NULL, NULL},
+    [VD_OP_POOL2D] = {vd_cpu_sep_pool2d, vd_cpu_sep_pool2d_scratch, NULL, NULL},
     [VD_OP_UPSAMPLE] = {vd_cpu_fast_upsample, NULL, NULL, NULL},
     [VD_OP_CONCAT] = {vd_cpu_fast_concat, NULL, NULL, NULL},
     [VD_OP_PERMUTE] = {vd_cpu_fast_permute, NULL, NULL, NULL},
