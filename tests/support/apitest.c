@@ -1,5 +1,6 @@
 #include "apitest.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,4 +109,131 @@ int vd_api_results_equal(const vkdetr_result *a, const vkdetr_result *b, const c
         }
     }
     return 1;
+}
+
+/* ---- the thread-safety check ----------------------------------------------------------- */
+
+#define MAX_IMAGES 64
+
+typedef struct outputs {
+    float *logits, *boxes; /* copies of the raw outputs */
+    size_t n_logits, n_boxes;
+} outputs;
+
+typedef struct thread_job {
+    vkdetr_model *model;
+    const vkdetr_session_params *sp;
+    const vkdetr_image *images;
+    vkdetr_result *const *ref;
+    const outputs *ref_out;
+    int n_images, n_rounds, id, failures;
+    pthread_t tid;
+} thread_job;
+
+/* Copies the outputs named "logits" and "pred_boxes" of the session's last run. */
+static int read_outputs(vkdetr_session *s, outputs *o) {
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < vkdetr_session_output_count(s); i++) {
+        vkdetr_tensor t;
+        if (vkdetr_session_output(s, i, &t) != VKDETR_OK) return -1;
+        float **dst = !strcmp(t.name, "logits") ? &o->logits : !strcmp(t.name, "pred_boxes") ? &o->boxes : NULL;
+        if (!dst || t.dtype != VKDETR_DTYPE_F32) continue;
+        size_t n = 1;
+        for (int d = 0; d < t.ndim; d++) n *= (size_t)t.shape[d];
+        *dst = malloc(n * sizeof **dst);
+        if (!*dst) return -1;
+        memcpy(*dst, t.data, n * sizeof **dst);
+        *(dst == &o->logits ? &o->n_logits : &o->n_boxes) = n;
+    }
+    return o->logits && o->boxes ? 0 : -1;
+}
+
+static void free_outputs(outputs *o) {
+    free(o->logits);
+    free(o->boxes);
+    memset(o, 0, sizeof *o);
+}
+
+static int outputs_equal(const outputs *a, const outputs *b, const char *what) {
+    if (a->n_logits == b->n_logits && a->n_boxes == b->n_boxes &&
+        !memcmp(a->logits, b->logits, a->n_logits * sizeof *a->logits) &&
+        !memcmp(a->boxes, b->boxes, a->n_boxes * sizeof *a->boxes))
+        return 1;
+    printf("%s: raw outputs differ from the reference\n", what);
+    return 0;
+}
+
+static void *thread_main(void *arg) {
+    thread_job *j = arg;
+    vkdetr_session *s = NULL;
+    if (vkdetr_session_create(j->model, j->sp, &s) != VKDETR_OK) {
+        printf("thread %d: session: %s\n", j->id, vkdetr_last_error());
+        j->failures = j->n_images * j->n_rounds;
+        return NULL;
+    }
+    for (int k = 0; k < j->n_images * j->n_rounds; k++) {
+        int i = (k + j->id * 5) % j->n_images;
+        char what[64];
+        snprintf(what, sizeof what, "thread %d, image %d, run %d", j->id, i, k);
+        vkdetr_result *r = NULL;
+        outputs o = {0};
+        if (vkdetr_session_detect(s, &j->images[i], &r) != VKDETR_OK) {
+            printf("%s: %s\n", what, vkdetr_session_last_error(s));
+            j->failures++;
+            continue;
+        }
+        int ok = vd_api_results_equal(r, j->ref[i], what);
+        ok = ok && read_outputs(s, &o) == 0 && outputs_equal(&o, &j->ref_out[i], what);
+        free_outputs(&o);
+        j->failures += !ok;
+        vkdetr_result_free(r);
+    }
+    vkdetr_session_free(s);
+    return NULL;
+}
+
+int vd_api_threads_check(vkdetr_model *m, const char *fixture, const vkdetr_session_params *sp,
+                         int n_threads, int n_images, int n_rounds) {
+    if (n_images > MAX_IMAGES || n_threads > 64) return -1;
+    vkdetr_image images[MAX_IMAGES] = {{0}};
+    vkdetr_result *ref[MAX_IMAGES] = {0};
+    outputs ref_out[MAX_IMAGES] = {{0}};
+    thread_job jobs[64];
+    int result = -1, started = 0, detections = 0;
+    vkdetr_session *s = NULL;
+    if (vkdetr_session_create(m, sp, &s) != VKDETR_OK) {
+        printf("reference session: %s\n", vkdetr_last_error());
+        goto done;
+    }
+    for (int i = 0; i < n_images; i++) {
+        if (vd_api_test_image(fixture, i, &images[i])) goto done;
+        if (vkdetr_session_detect(s, &images[i], &ref[i]) != VKDETR_OK || read_outputs(s, &ref_out[i])) {
+            printf("reference, image %d: %s\n", i, vkdetr_session_last_error(s));
+            goto done;
+        }
+        detections += ref[i]->count;
+    }
+    printf("reference: %d images, %d detections\n", n_images, detections);
+    for (int t = 0; t < n_threads; t++) {
+        jobs[t] = (thread_job){m, sp, images, ref, ref_out, n_images, n_rounds, t, 0, 0};
+        if (pthread_create(&jobs[t].tid, NULL, thread_main, &jobs[t])) {
+            printf("pthread_create failed\n");
+            break;
+        }
+        started++;
+    }
+    result = started == n_threads ? 0 : -1;
+    for (int t = 0; t < started; t++) {
+        pthread_join(jobs[t].tid, NULL);
+        if (result >= 0) result += jobs[t].failures;
+    }
+    printf("%d threads x %d runs: %d differ or failed\n", n_threads, n_images * n_rounds, result);
+done:
+    for (int i = 0; i < n_images; i++) {
+        free((void *)images[i].data);
+        vkdetr_result_free(ref[i]);
+        free_outputs(&ref_out[i]);
+    }
+    vkdetr_session_free(s);
+    return result;
 }

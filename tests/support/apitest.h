@@ -25,4 +25,13 @@ vkdetr_image vd_api_convert(const vkdetr_image *rgb, vkdetr_pixel_format fmt, in
  * masks); otherwise prints what differs (prefixed with what) and returns 0. */
 int vd_api_results_equal(const vkdetr_result *a, const vkdetr_result *b, const char *what);
 
+/* The thread-safety check: runs n_images test images (vd_api_test_image) through one session
+ * of m on the calling thread, the reference; then n_threads threads at once, each creating
+ * its own session (concurrently) with the same params and running every image n_rounds
+ * times, starting at a different image. Every result and the raw outputs "logits" and
+ * "pred_boxes" must equal the reference bit for bit. Prints each difference; returns the
+ * number of differing or failed runs (0 = pass), or -1 when the setup failed. */
+int vd_api_threads_check(vkdetr_model *m, const char *fixture, const vkdetr_session_params *sp,
+                         int n_threads, int n_images, int n_rounds);
+
 #endif
