@@ -87,25 +87,24 @@ void vd_vk_shape4(const vd_tensor *t, int64_t ne[4], int64_t stride[4]) {
 
 const vd_vk_device *vd_vk_plan_device(const vd_vk_plan *p) { return &p->ex->be->dev; }
 
-vd_vk_tensor vd_vk_plan_tensor(const vd_vk_plan *p, const vd_tensor *t) {
+vd_vk_tensor vd_vk_plan_tensor(vd_vk_plan *p, const vd_tensor *t) {
     vd_vk_tensor none = {0};
     if (!t) return none;
     if (t->id >= 0 && t->id < p->ex->g->n_nodes && p->ex->g->nodes[t->id] == t)
         return p->ex->place[t->id].dev;
     vd_vk_tensor w;
     if ((t->flags & VD_TENSOR_WEIGHT) && vd_vk_weights_find(&p->ex->be->weights, t, &w)) return w;
-    if (((vd_vk_plan *)p)->st == VKDETR_OK)
-        ((vd_vk_plan *)p)->st = vd_error(VKDETR_ERR_INTERNAL, "vulkan: tensor %s of node %d is "
-                                         "not in the graph", t->name ? t->name : "?", p->node);
+    if (p->st == VKDETR_OK)
+        p->st = vd_error(VKDETR_ERR_INTERNAL, "vulkan: tensor %s of node %d is not in the graph",
+                         t->name ? t->name : "?", p->node);
     return none;
 }
 
-vd_vk_tensor vd_vk_plan_scratch(const vd_vk_plan *p, VkDeviceSize offset, VkDeviceSize size) {
+vd_vk_tensor vd_vk_plan_scratch(vd_vk_plan *p, VkDeviceSize offset, VkDeviceSize size) {
     const vd_vk_buffer *s = &p->ex->scratch;
     vd_vk_tensor r = {s->buf, offset, size, 0, 1};
     if (!s->buf || offset + size > s->size) {
-        if (((vd_vk_plan *)p)->st == VKDETR_OK)
-            ((vd_vk_plan *)p)->st = vd_error(VKDETR_ERR_INTERNAL, "vulkan: scratch overflow");
+        if (p->st == VKDETR_OK) p->st = vd_error(VKDETR_ERR_INTERNAL, "vulkan: scratch overflow");
         memset(&r, 0, sizeof r);
     }
     return r;
@@ -394,13 +393,13 @@ static vkdetr_status record(vd_exec *ex) {
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     VD_VK_CHECK(vkCreateFence(d->dev, &fci, NULL, &ex->fence));
 
+    for (int i = 0; i < ex->g->n_nodes; i++) ex->node_query[i] = -1;
     vd_vk_recording rec = {ex->disp, ex->n_disp, ex->in,  ex->n_in, ex->out,
                            ex->n_out, ex->be->pipes.layout, NULL, ex->node_query};
     st = vd_vk_record(d, ex->cb, &rec, &ex->n_barriers);
     if (st) goto fail;
     if (vd_vk_timestamps_supported(d)) {
         uint32_t q = 0;
-        for (int i = 0; i < ex->g->n_nodes; i++) ex->node_query[i] = -1;
         for (int i = 0; i < ex->n_disp; i++)
             if (ex->node_query[ex->disp[i].node] < 0) ex->node_query[ex->disp[i].node] = (int)q++;
         st = vd_vk_timestamps_create(d, 2 * q, &ex->ts);

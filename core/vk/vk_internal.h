@@ -290,10 +290,10 @@ typedef struct vd_vk_call {
 
 const vd_vk_device *vd_vk_plan_device(const vd_vk_plan *p);
 /* Where t lives (follows views; weights from the weight table). A NULL t is absent. */
-vd_vk_tensor vd_vk_plan_tensor(const vd_vk_plan *p, const vd_tensor *t);
+vd_vk_tensor vd_vk_plan_tensor(vd_vk_plan *p, const vd_tensor *t);
 /* [offset, offset + size) of the executor's scratch buffer (sized by the ops' scratch
  * functions before planning). */
-vd_vk_tensor vd_vk_plan_scratch(const vd_vk_plan *p, VkDeviceSize offset, VkDeviceSize size);
+vd_vk_tensor vd_vk_plan_scratch(vd_vk_plan *p, VkDeviceSize offset, VkDeviceSize size);
 /* Adds a dispatch (creating its pipeline if this backend has not yet). */
 vkdetr_status vd_vk_plan_call(vd_vk_plan *p, const vd_vk_call *c);
 
