@@ -156,7 +156,9 @@ void vd_rtdetr_decoder_build(const vd_rtdetr_decoder *d, vd_graph *g, vd_tensor 
                                vd_nn_linear(g, &d->enc_output, vd_op_mul(g, memory, valid), NULL,
                                             VD_ACT_NONE));                   /* (S, d) */
     vd_tensor *enc_logits = vd_nn_linear(g, &d->enc_score, om, NULL, VD_ACT_NONE); /* (S, C) */
-    vd_tensor *enc_boxes = vd_nn_mlp(g, &d->enc_box, om, anc);                     /* (S, 4) */
+    /* the box head is row-wise: only the K selected rows need it, unless every stage is an
+     * output (2 of the encoder head's 2.5 GFLOP at 640x640) */
+    vd_tensor *enc_boxes = stages ? vd_nn_mlp(g, &d->enc_box, om, anc) : NULL; /* (S, 4) */
     out_batched(g, om, stages, "query.output_memory");
     out_batched(g, enc_logits, stages, "query.logits");
     out_batched(g, enc_boxes, stages, "query.box_logits");
@@ -167,8 +169,12 @@ void vd_rtdetr_decoder_build(const vd_rtdetr_decoder *d, vd_graph *g, vd_tensor 
         return;
     }
     vd_tensor *idx = vd_op_topk(g, vd_op_reduce_max(g, enc_logits), K); /* (K) */
-    vd_tensor *ref = vd_op_unary(g, vd_op_gather(g, enc_boxes, idx, 1), VD_ACT_SIGMOID); /* (K, 4) */
-    vd_tensor *h = d->query_embed ? d->query_embed : vd_op_gather(g, om, idx, 1);       /* (K, d) */
+    vd_tensor *om_sel = vd_op_gather(g, om, idx, 1);                     /* (K, d) */
+    vd_tensor *sel_boxes = stages ? vd_op_gather(g, enc_boxes, idx, 1)
+                                  : vd_nn_mlp(g, &d->enc_box, om_sel,
+                                              vd_op_gather(g, anc, idx, 1)); /* (K, 4) */
+    vd_tensor *ref = vd_op_unary(g, sel_boxes, VD_ACT_SIGMOID);          /* (K, 4) */
+    vd_tensor *h = d->query_embed ? d->query_embed : om_sel;             /* (K, d) */
     out_batched(g, idx, stages, "query.topk_indices");
     if (stages) out_batched(g, vd_op_gather(g, enc_logits, idx, 1), stages, "query.topk_logits");
     out_batched(g, ref, stages, "query.topk_boxes");
