@@ -510,12 +510,14 @@ static vkdetr_status exec_run(vd_exec *ex, vd_profile *prof) {
     vd_vk_device *d = &ex->be->dev;
     double t0 = vd_time_ms();
     int timed = prof && ex->has_ts;
-    vkdetr_status st = vd_vk_submit_wait(d, timed ? ex->cb_prof : ex->cb, ex->fence);
-    if (st) return st;
-    if (!prof) return VKDETR_OK;
-    prof->total_ms = vd_time_ms() - t0;
-    prof->submits = 1;
-    prof->host_syncs = 1;
+    int counts[2] = {0, 0}; /* submits, host waits */
+    vkdetr_status st = vd_vk_submit_wait(d, timed ? ex->cb_prof : ex->cb, ex->fence, counts);
+    if (prof) {
+        prof->total_ms = vd_time_ms() - t0;
+        prof->submits = counts[0];
+        prof->host_syncs = counts[1];
+    }
+    if (st || !prof) return st;
     prof->timing = timed ? "gpu timestamps" : "none: the device has no timestamp queries";
     if (timed && (st = vd_vk_timestamps_read(d, &ex->ts))) return st;
     for (int i = 0; i < prof->n_nodes && i < ex->g->n_nodes; i++) {

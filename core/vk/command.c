@@ -201,7 +201,8 @@ fail:
     return st;
 }
 
-vkdetr_status vd_vk_submit_wait(vd_vk_device *d, VkCommandBuffer cb, VkFence fence) {
+vkdetr_status vd_vk_submit_wait(vd_vk_device *d, VkCommandBuffer cb, VkFence fence,
+                                int counts[2]) {
     vkdetr_status st = VKDETR_OK;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                        .commandBufferCount = 1,
@@ -213,7 +214,10 @@ vkdetr_status vd_vk_submit_wait(vd_vk_device *d, VkCommandBuffer cb, VkFence fen
         st = vd_vk_status(r, "vkQueueSubmit");
         goto fail;
     }
-    VD_VK_CHECK(vkWaitForFences(d->dev, 1, &fence, VK_TRUE, UINT64_MAX));
+    if (counts) counts[0]++;
+    r = vkWaitForFences(d->dev, 1, &fence, VK_TRUE, UINT64_MAX);
+    if (counts) counts[1]++;
+    VD_VK_CHECK(r);
     VD_VK_CHECK(vkResetFences(d->dev, 1, &fence));
 fail:
     return st;

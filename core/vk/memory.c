@@ -183,7 +183,7 @@ static vkdetr_status stager_flush(stager *s) {
     VD_VK_CHECK(vkEndCommandBuffer(s->cb));
     s->recording = 0;
     st = vd_vk_buffer_flush(d, &s->staging);
-    if (!st) st = vd_vk_submit_wait(d, s->cb, s->fence);
+    if (!st) st = vd_vk_submit_wait(d, s->cb, s->fence, NULL);
     if (st) goto fail;
     VD_VK_CHECK(vkResetCommandPool(d->dev, s->pool, 0));
     s->used = 0;

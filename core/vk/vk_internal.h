@@ -269,8 +269,10 @@ typedef struct vd_vk_recording {
 vkdetr_status vd_vk_record(vd_vk_device *d, VkCommandBuffer cb, const vd_vk_recording *rec,
                            int *n_barriers);
 
-/* Submits cb once and waits for it once (queue lock held only around the submit). */
-vkdetr_status vd_vk_submit_wait(vd_vk_device *d, VkCommandBuffer cb, VkFence fence);
+/* Submits cb once and waits for it once (queue lock held only around the submit); adds the
+ * submissions and host waits made to counts[0] and counts[1] (counts may be NULL). */
+vkdetr_status vd_vk_submit_wait(vd_vk_device *d, VkCommandBuffer cb, VkFence fence,
+                                int counts[2]);
 
 /* ---- op planning (backend.c provides, op_<name>.c use) ------------------------------------ */
 typedef struct vd_vk_plan vd_vk_plan;
