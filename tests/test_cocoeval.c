@@ -72,8 +72,8 @@ static void check_case(const char *name, const char *type, const cJSON *expected
     cJSON *results = NULL;
     if (vd_coco_results_load(vd_test_path(rel), &results)) fail_msg("%s", vd_app_last_error());
     vd_cocoeval e;
-    vkdetr_status st =
-        vd_cocoeval_run(gt, results, strcmp(type, "segm") ? VD_COCOEVAL_BBOX : VD_COCOEVAL_SEGM, &e);
+    vd_cocoeval_iou_type t = strcmp(type, "segm") ? VD_COCOEVAL_BBOX : VD_COCOEVAL_SEGM;
+    vkdetr_status st = vd_cocoeval_run(gt, results, t, &e);
     if (st) fail_msg("%s %s: %s", name, type, vd_app_last_error());
     const cJSON *exp = cJSON_GetObjectItem(cJSON_GetObjectItem(expected, name), type);
     const cJSON *stats = cJSON_GetObjectItem(exp, "stats");
@@ -377,7 +377,8 @@ static void test_bad_inputs(void **state) {
         "\"name\": \"a\"}], \"annotations\": [{\"id\": 5, \"image_id\": 1, \"category_id\": 3, "
         "\"bbox\": [1, 1, 5, 5], \"area\": 25, \"iscrowd\": 0, \"segmentation\": [[1, 1, 6, 1, "
         "6, 6]]}]}";
-    const char *ok_res = "[{\"image_id\": 1, \"category_id\": 3, \"score\": 0.5, \"bbox\": [1, 1, 5, 5]}]";
+    const char *ok_res =
+        "[{\"image_id\": 1, \"category_id\": 3, \"score\": 0.5, \"bbox\": [1, 1, 5, 5]}]";
     assert_int_equal(run_text(ok_gt, ok_res, VD_COCOEVAL_BBOX), 0);
     assert_int_equal(run_text(ok_gt, ok_res, VD_COCOEVAL_SEGM), 0);
     expect_error("[1]", ok_res, 0, "gt.json: not a JSON object");
@@ -394,7 +395,8 @@ static void test_bad_inputs(void **state) {
     expect_error(ok_gt, "{}", 0, "not a JSON array");
     expect_error(ok_gt, "[{\"image_id\": 1, \"category_id\": 3, \"bbox\": [0, 0, 1, 1]}]", 0,
                  "numeric \"score\"");
-    expect_error(ok_gt, "[{\"image_id\": 2, \"category_id\": 3, \"score\": 1, \"bbox\": [0, 0, 1, 1]}]",
+    expect_error(ok_gt,
+                 "[{\"image_id\": 2, \"category_id\": 3, \"score\": 1, \"bbox\": [0, 0, 1, 1]}]",
                  0, "image_id 2 is not in the annotations");
     expect_error(ok_gt, "[{\"image_id\": 1, \"category_id\": 3, \"score\": 1}]", 0,
                  "neither \"bbox\" nor \"segmentation\"");
@@ -403,12 +405,12 @@ static void test_bad_inputs(void **state) {
                  "{\"image_id\": 1, \"category_id\": 3, \"score\": 1}]",
                  0, "results[1]: no \"bbox\"");
     expect_error(ok_gt,
-                 "[{\"image_id\": 1, \"category_id\": 3, \"score\": 1, \"segmentation\": [[1, 1, 3, "
-                 "1, 3, 3]]}]",
+                 "[{\"image_id\": 1, \"category_id\": 3, \"score\": 1, "
+                 "\"segmentation\": [[1, 1, 3, 1, 3, 3]]}]",
                  0, "must be compressed RLE");
     expect_error(ok_gt,
-                 "[{\"image_id\": 1, \"category_id\": 3, \"score\": 1, \"segmentation\": {\"size\": "
-                 "[10, 20], \"counts\": \"5\"}}]",
+                 "[{\"image_id\": 1, \"category_id\": 3, \"score\": 1, "
+                 "\"segmentation\": {\"size\": [10, 20], \"counts\": \"5\"}}]",
                  0, "results[0]: RLE counts add up to 5");
     /* segm: polygons need the image size; a first part of 4 numbers is refused */
     const char *no_size =
@@ -513,7 +515,8 @@ static int write_gt_from(const char *gt_path, const cJSON *predictions, const ch
         cJSON *a = cJSON_CreateObject();
         cJSON_AddNumberToObject(a, "id", id++);
         cJSON_AddNumberToObject(a, "image_id", (double)image);
-        cJSON_AddNumberToObject(a, "category_id", cJSON_GetObjectItem(p, "category_id")->valuedouble);
+        double cat = cJSON_GetObjectItem(p, "category_id")->valuedouble;
+        cJSON_AddNumberToObject(a, "category_id", cat);
         cJSON_AddItemToObject(a, "bbox", cJSON_CreateDoubleArray(box, 4));
         cJSON_AddNumberToObject(a, "area", box[2] * box[3]);
         cJSON_AddNumberToObject(a, "iscrowd", 0);
@@ -554,7 +557,8 @@ static void test_cli_model(void **state) {
                               pred,    "--json",        j1,    NULL};
         vd_cli_result r = vd_cli_run(args, NULL, NULL, 300);
         assert_true(vd_cli_expect(&r, 0, "eval -m"));
-        assert_non_null(strstr(r.out, "IoU metric: bbox\n Average Precision  (AP) @[ IoU=0.50:0.95 |"));
+        assert_non_null(
+            strstr(r.out, "IoU metric: bbox\n Average Precision  (AP) @[ IoU=0.50:0.95 |"));
         /* labels without a category and categories without a label are named */
         assert_non_null(strstr(r.err, "(names: blob)"));
         assert_non_null(strstr(r.err, "(person)"));

@@ -214,8 +214,8 @@ static int setup_model(eval_run *run, int want_segm) {
  * CLI_EXIT_MODEL on a backend failure (the run stops), else CLI_EXIT_OK. */
 static int detect_one(eval_run *run, const vd_coco_image *im) {
     char path[PATH_MAX];
-    if (!im->file_name ||
-        (size_t)snprintf(path, sizeof path, "%s/%s", run->o->images, im->file_name) >= sizeof path) {
+    if (!im->file_name || (size_t)snprintf(path, sizeof path, "%s/%s", run->o->images,
+                                           im->file_name) >= sizeof path) {
         run->n_failed++;
         cli_errorf("image %lld: %s", (long long)im->id,
                    im->file_name ? "path too long" : "no file_name in the annotations");
@@ -263,7 +263,8 @@ static int run_model(eval_run *run) {
     vd_progress_end(&bar);
     if (rc) return rc;
     if (!run->o->quiet)
-        fprintf(stderr, "vkdetr: %d image%s (%d failed), %d detections, %.1f ms mean per image (%s)\n",
+        fprintf(stderr,
+                "vkdetr: %d image%s (%d failed), %d detections, %.1f ms mean per image (%s)\n",
                 run->n_done, run->n_done == 1 ? "" : "s", run->n_failed,
                 cJSON_GetArraySize(run->results), run->n_done ? run->time_ms / run->n_done : 0.0,
                 run->info.backend ? run->info.backend : "?");
@@ -397,8 +398,9 @@ int cli_cmd_eval(int argc, char **argv) {
         cJSON_AddNumberToObject(doc, "detections", cJSON_GetArraySize(results));
         rc = evaluate(&o, gt, results, iou_types(&o, has_segmentation(results)), doc);
     }
-    if ((rc == CLI_EXIT_OK || rc == CLI_EXIT_SOME_FAILED) && o.json &&
-        (cJSON_GetObjectItemCaseSensitive(doc, "bbox") || cJSON_GetObjectItemCaseSensitive(doc, "segm"))) {
+    int evaluated = cJSON_GetObjectItemCaseSensitive(doc, "bbox") != NULL ||
+                    cJSON_GetObjectItemCaseSensitive(doc, "segm") != NULL;
+    if ((rc == CLI_EXIT_OK || rc == CLI_EXIT_SOME_FAILED) && o.json && evaluated) {
         int wrc = write_json(o.json, doc);
         if (wrc) rc = wrc;
     }

@@ -52,8 +52,9 @@ vkdetr_status vd_rle_from_string(const char *s, int height, int width, vd_rle *o
 char *vd_rle_to_string(const vd_rle *r);
 
 /* Rasterises a closed polygon of n_points points xy = {x0, y0, x1, y1, ...} (pixel
- * coordinates, as in COCO annotations) into an h x w mask exactly as pycocotools' rleFrPoly: vertices upsampled 5x and rounded, edges walked, the crossings of
- * pixel columns kept. Coordinates must be finite and within +-1e6. */
+ * coordinates, as in COCO annotations) into an h x w mask exactly as pycocotools' rleFrPoly:
+ * vertices upsampled 5x and rounded, edges walked, the crossings of pixel columns kept.
+ * Coordinates must be finite and within +-1e6. */
 vkdetr_status vd_rle_from_polygon(const double *xy, int n_points, int height, int width,
                                   vd_rle *out);
 

@@ -772,7 +772,8 @@ static double summarize_one(const ctx *c, int ap, int t_sel, int a, int m, doubl
         if (t_sel >= 0 && t != t_sel) continue;
         if (ap) {
             for (int r = 0; r < VD_COCOEVAL_R; r++)
-                for (int k = 0; k < c->K; k++) buf[n++] = c->out->precision[p_index(c, t, r, k, a, m)];
+                for (int k = 0; k < c->K; k++)
+                    buf[n++] = c->out->precision[p_index(c, t, r, k, a, m)];
         } else {
             for (int k = 0; k < c->K; k++) buf[n++] = c->out->recall[r_index(c, t, k, a, m)];
         }
@@ -803,7 +804,8 @@ static vkdetr_status summarize(ctx *c) {
     for (int k = 0; k < c->K; k++) {
         size_t n = 0;
         for (int t = 0; t < VD_COCOEVAL_T; t++)
-            for (int r = 0; r < VD_COCOEVAL_R; r++) buf[n++] = e->precision[p_index(c, t, r, k, 0, 2)];
+            for (int r = 0; r < VD_COCOEVAL_R; r++)
+                buf[n++] = e->precision[p_index(c, t, r, k, 0, 2)];
         e->category_ap[k] = mean_defined(buf, n);
     }
     free(buf);
