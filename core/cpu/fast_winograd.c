@@ -100,6 +100,7 @@ typedef struct wg_plan {
     int64_t tb, blocks;    /* tiles per block (a multiple of 8), blocks per image */
     int64_t kc, kchunks;   /* output channels per chunk */
     int64_t tasks;
+    int64_t vstride, mstride;  /* floats between the matrices of V, of M */
     size_t v_floats, m_floats; /* per task */
 } wg_plan;
 
@@ -122,8 +123,12 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, wg_plan *p) {
     p->kc = ceil_div(ceil_div(p->o, p->kchunks), 8) * 8;
     p->kchunks = ceil_div(p->o, p->kc);
     p->tasks = p->n * p->blocks * p->kchunks;
-    p->v_floats = (size_t)(36 * p->c * tb);
-    p->m_floats = (size_t)(36 * p->kc * tb);
+    /* the 36 matrices of V (and of M) one cache line more apart than they need: strides that
+     * are multiples of 4 KB put all 36 vectors of a tile in one L1 set */
+    p->vstride = p->c * tb + 16;
+    p->mstride = p->kc * tb + 16;
+    p->v_floats = (size_t)(36 * p->vstride);
+    p->m_floats = (size_t)(36 * p->mstride);
 }
 
 /* per group of 8 tiles: a zero-padded 8-float row per (tile row, lane) for tiles at the edges,
@@ -138,6 +143,7 @@ typedef struct wg_rows {
     int64_t off[6][8]; /* edge rows: offset of the tile's first column (may be outside) */
     int lo[6][8], hi[6][8];
     int n_edge;
+    int direct; /* every row of every lane direct (src >= 0) */
 } wg_rows;
 
 /* Output pixels of one group of 8 tiles: lane i writes rows [0, nr) and columns [0, ncol)
@@ -247,37 +253,44 @@ static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
             g->n_edge++;
         }
     }
+    g->direct = 1;
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < 8; i++) g->direct &= g->src[r][i] >= 0;
 }
 
-/* V for one channel of one group: 36 vectors of 8 tiles, stored at v + xi * vstride. */
+/* V for one channel of one group: 36 vectors of 8 tiles, stored at v + xi * vstride. Row by
+ * row of the tile: 8 loads, a transpose (one tile per lane), B^T along the row into tmp;
+ * then B^T down each column of tmp into V. */
 static inline __attribute__((always_inline)) WG_AVX2 void
 wg_input_channel(const float *xc, const wg_rows *g, float *edge, float *v, int64_t vstride) {
-    __m256 col[6][6]; /* [tile column j][tile row r], lanes = tiles */
+    __m256 tmp[6][6]; /* [tile row r][column j'] = (d B)[r][j'], lanes = tiles */
     for (int r = 0; r < 6; r++) {
         __m256 rr[8];
-        for (int i = 0; i < 8; i++) {
-            int64_t s = g->src[r][i];
-            if (s >= 0) {
-                rr[i] = _mm256_loadu_ps(xc + s);
-            } else if (s == -1) {
-                rr[i] = _mm256_setzero_ps();
-            } else { /* zeros outside [lo, hi) were set once for the group */
-                float *e = edge + (r * 8 + i) * 8;
-                const float *xs = xc + g->off[r][i];
-                for (int q = g->lo[r][i]; q < g->hi[r][i]; q++) e[q] = xs[q];
-                rr[i] = _mm256_loadu_ps(e);
+        if (g->direct) {
+            for (int i = 0; i < 8; i++) rr[i] = _mm256_loadu_ps(xc + g->src[r][i]);
+        } else {
+            for (int i = 0; i < 8; i++) {
+                int64_t s = g->src[r][i];
+                if (s >= 0) {
+                    rr[i] = _mm256_loadu_ps(xc + s);
+                } else if (s == -1) {
+                    rr[i] = _mm256_setzero_ps();
+                } else { /* zeros outside [lo, hi) were set once for the group */
+                    float *e = edge + (r * 8 + i) * 8;
+                    const float *xs = xc + g->off[r][i];
+                    for (int q = g->lo[r][i]; q < g->hi[r][i]; q++) e[q] = xs[q];
+                    rr[i] = _mm256_loadu_ps(e);
+                }
             }
         }
         transpose8(rr); /* rr[j]: column j of row r, one tile per lane */
-        for (int j = 0; j < 6; j++) col[j][r] = rr[j];
+        bt6(rr, tmp[r]);
     }
-    __m256 t[6][6]; /* t[j][r'] = (B^T d)[r'][j] */
-    for (int j = 0; j < 6; j++) bt6(col[j], t[j]);
-    for (int r2 = 0; r2 < 6; r2++) {
-        __m256 dd[6], out[6];
-        for (int j = 0; j < 6; j++) dd[j] = t[j][r2];
-        bt6(dd, out);
-        for (int j2 = 0; j2 < 6; j2++) _mm256_storeu_ps(v + (r2 * 6 + j2) * vstride, out[j2]);
+    for (int j2 = 0; j2 < 6; j2++) {
+        __m256 cc[6], out[6];
+        for (int r = 0; r < 6; r++) cc[r] = tmp[r][j2];
+        bt6(cc, out);
+        for (int r2 = 0; r2 < 6; r2++) _mm256_storeu_ps(v + (r2 * 6 + j2) * vstride, out[r2]);
     }
 }
 
@@ -357,7 +370,7 @@ static WG_AVX2 void wg_task(void *arg, int task, int thread) {
     float *edge = (float *)(sc + vd_cpu_slice_bytes(p->v_floats * 4) +
                             vd_cpu_slice_bytes(p->m_floats * 4)); // (tb/8, 6, 8, 8)
     wg_rows *rows = (wg_rows *)((char *)edge + vd_cpu_slice_bytes(wg_edge_bytes(p))); // (tb/8)
-    int64_t plane = p->h * p->w, vstride = p->c * p->tb, mstride = p->kc * p->tb;
+    int64_t plane = p->h * p->w, vstride = p->vstride, mstride = p->mstride;
     const float *xn = j->x + n * p->c * plane;
     /* channel by channel, every group of the block, so that the reads stay within one plane */
     int any_edge = 0;
