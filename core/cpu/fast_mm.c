@@ -20,6 +20,13 @@
 #define MM_MC 120 /* a multiple of MM_MR */
 #define MM_PF 8   /* rows of B prefetched ahead when B is read in place */
 
+/* a prefetch hint (rows of B a page apart defeat the hardware prefetcher) */
+#if defined(__GNUC__) || defined(__clang__)
+#define mm_prefetch(p) __builtin_prefetch((p), 0, 3)
+#else
+#define mm_prefetch(p) ((void)0)
+#endif
+
 static int isa_override = -1; /* tests: -1 automatic, 0 plain C, 1 AVX2 */
 
 int vd_cpu_has_avx2(void) {
@@ -135,7 +142,6 @@ kern_avx2(const int rows, const int two, const float *a, int64_t lda, const floa
 #undef DECL
     for (int64_t kk = 0; kk < kc; kk++) {
         /* B in place: rows a page apart defeat the hardware prefetcher */
-        if (ldb > 16) _mm_prefetch((const char *)(b0 + (kk + MM_PF) * ldb), _MM_HINT_T0);
         __m256 v0 = _mm256_loadu_ps(b0 + kk * ldb);
         __m256 v1 = two ? _mm256_loadu_ps(b1 + kk * ldb) : v0;
 #define STEP(i)                                                                                 \
@@ -252,7 +258,7 @@ static void tile(int avx2, int rows, int cols, const float *a, int64_t lda, cons
 }
 
 /* B either packed (b: panels of depth k, ldb 0) or in place (b: rows at stride ldb); in
- * place, a ragged last strip is packed into bt first (its rows may end at the buffer's end) */
+ * place, each strip of 16 columns is copied to bt (kc x 16, 16 KB, stays in L1) */
 static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
                    float *c, int64_t ldc, int64_t m, int64_t n, const vd_mm_epilogue *epi) {
     int avx2 = vd_cpu_has_avx2();
@@ -279,14 +285,18 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                     b0 = b + j0 * k + k0 * VD_MM_NR;
                     b1 = b0 + k * VD_MM_NR;
                     sb = VD_MM_NR;
-                } else if (cols == 16) {
-                    b0 = b + k0 * ldb + j0;
-                    b1 = b0 + 8;
-                    sb = ldb;
-                } else {
-                    for (int64_t kk = 0; kk < kc; kk++)
-                        for (int q = 0; q < 16; q++)
-                            bt[kk * 16 + q] = q < cols ? b[(k0 + kk) * ldb + j0 + q] : 0.0f;
+                } else { /* copied: rows a page apart share few L1 sets (one, at 160x160) */
+                    const float *src = b + k0 * ldb + j0;
+                    if (cols == 16) {
+                        for (int64_t kk = 0; kk < kc; kk++) {
+                            mm_prefetch(src + (kk + MM_PF) * ldb);
+                            for (int q = 0; q < 16; q++) bt[kk * 16 + q] = src[kk * ldb + q];
+                        }
+                    } else {
+                        for (int64_t kk = 0; kk < kc; kk++)
+                            for (int q = 0; q < 16; q++)
+                                bt[kk * 16 + q] = q < cols ? src[kk * ldb + q] : 0.0f;
+                    }
                     b0 = bt;
                     b1 = bt + 8;
                     sb = 16;
