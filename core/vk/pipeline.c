@@ -50,8 +50,8 @@ static void *read_cache_file(const char *path, size_t *size) {
 
 /* mkdir -p; 0 on success */
 static int make_dirs(const char *dir) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s", dir);
+    char path[1300];
+    if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path) return -1;
     for (char *p = path + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
