@@ -57,20 +57,21 @@ static int check_mm(vd_rng *r, int m, int n, int k, int variant) {
     vd_rng_fill(r, bias_c, (size_t)n, -1, 1);
     vd_rng_fill(r, res, (size_t)(m * ldc), -1, 1);
     /* variant: 0 plain, 1 bias per row + relu, 2 bias per column + residual + silu,
-     * 3 residual + gelu, 4 B given transposed */
+     * 3 residual + gelu, 4 B given transposed; 5, 6: B unpacked (vd_mm_inplace), given as it
+     * is (with bias per row) or transposed (with residual + relu) */
+    float *bt = malloc(sizeof(float) * (size_t)(k * n + 1));
+    for (int kk = 0; kk < k; kk++)
+        for (int j = 0; j < n; j++) bt[j * k + kk] = b[kk * n + j];
     vd_mm_epilogue ep = {NULL, NULL, NULL, ldc, VD_ACT_NONE};
     if (variant == 1) ep.bias_row = bias_r, ep.act = VD_ACT_RELU;
     if (variant == 2) ep.bias_col = bias_c, ep.res = res, ep.act = VD_ACT_SILU;
     if (variant == 3) ep.res = res, ep.act = VD_ACT_GELU;
-    if (variant == 4) {
-        float *bt = malloc(sizeof(float) * (size_t)(k * n + 1));
-        for (int kk = 0; kk < k; kk++)
-            for (int j = 0; j < n; j++) bt[j * k + kk] = b[kk * n + j];
+    if (variant == 5) ep.bias_row = bias_r;
+    if (variant == 6) ep.res = res, ep.act = VD_ACT_RELU;
+    if (variant == 4)
         vd_mm_pack_b(bt, k, 1, k, n, bp);
-        free(bt);
-    } else {
+    else
         vd_mm_pack_b(b, n, 0, k, n, bp);
-    }
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             double s = 0;
@@ -81,7 +82,13 @@ static int check_mm(vd_rng *r, int m, int n, int k, int variant) {
             e[i * n + j] = vd_act_apply(ep.act, (float)s);
         }
     for (int i = 0; i < m * ldc; i++) c[i] = NAN;
-    vd_mm(a, lda, bp, k, c, ldc, m, n, &ep);
+    if (variant == 5)
+        vd_mm_inplace(a, lda, b, n, 0, k, c, ldc, m, n, &ep);
+    else if (variant == 6)
+        vd_mm_inplace(a, lda, bt, k, 1, k, c, ldc, m, n, &ep);
+    else
+        vd_mm(a, lda, bp, k, c, ldc, m, n, &ep);
+    free(bt);
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) got[i * n + j] = c[i * ldc + j];
     int ok = 1;
@@ -107,7 +114,7 @@ static void test_mm(void **state) {
         for (size_t i = 0; i < VD_ARRAY_LEN(ms); i++)
             for (size_t j = 0; j < VD_ARRAY_LEN(ns); j++)
                 for (size_t l = 0; l < VD_ARRAY_LEN(ks); l++)
-                    assert_true(check_mm(&r, ms[i], ns[j], ks[l], (int)((i + j + l) % 5)));
+                    assert_true(check_mm(&r, ms[i], ns[j], ks[l], (int)((i + j + l) % 7)));
     }
     vd_cpu_force_isa(-1);
 }
@@ -137,13 +144,13 @@ static vd_tensor *conv_node(vd_graph *g, vd_rng *r, const conv_case *cc, int wei
 static void check_conv(vd_rng *r, const conv_case *cc) {
     vd_graph *g = vd_graph_create();
     vd_tensor *y = conv_node(g, r, cc, 0);
-    int64_t tiles = ((y->ne[2] + 3) / 4) * ((y->ne[3] + 3) / 4);
-    int wino = y && vd_cpu_winograd_fits(y) && tiles >= 64;
+    int wino = y ? vd_cpu_winograd_variant(y) : 0;
     double tol = wino ? 5e-5 : 1e-4;
     char what[160];
     snprintf(what, sizeof what, "conv2d n%d c%d o%d %dx%d k%d s%d p%d g%d act %s bias %d res %d%s avx2 %d",
              cc->n, cc->c, cc->o, cc->h, cc->w, cc->k, cc->stride, cc->pad, cc->groups,
-             vd_act_name(cc->act), cc->bias, cc->res, wino ? " (winograd)" : "", vd_cpu_has_avx2());
+             vd_act_name(cc->act), cc->bias, cc->res,
+             wino == 4 ? " (winograd F4)" : wino == 2 ? " (winograd F2)" : "", vd_cpu_has_avx2());
     assert_true(vd_opcase_check(what, y, pools, 2, tol, tol));
     vd_graph_free(g);
 }
@@ -157,6 +164,11 @@ static const conv_case conv_cases[] = {
     {1, 5, 9, 64, 31, 3, 1, 0, 1, VD_ACT_RELU, 1, 0},   /* no padding */
     {1, 7, 6, 29, 41, 3, 1, 2, 1, VD_ACT_NONE, 1, 1},   /* padding 2 */
     {1, 24, 40, 12, 13, 3, 1, 1, 1, VD_ACT_RELU, 1, 1}, /* few tiles: im2col */
+    /* F(2x2, 3x3): maps of 16x16 .. 31x31 */
+    {1, 45, 33, 20, 20, 3, 1, 1, 1, VD_ACT_RELU, 1, 1},
+    {1, 9, 17, 17, 19, 3, 1, 1, 1, VD_ACT_SILU, 1, 0},
+    {1, 300, 40, 22, 21, 3, 1, 1, 1, VD_ACT_GELU, 0, 0},
+    {2, 16, 8, 29, 30, 3, 1, 0, 1, VD_ACT_NONE, 1, 1},
     /* pointwise */
     {1, 37, 29, 17, 23, 1, 1, 0, 1, VD_ACT_SILU, 1, 1},
     {2, 600, 40, 9, 11, 1, 1, 0, 1, VD_ACT_NONE, 1, 0},

@@ -2,8 +2,8 @@
  * fused into the GEMM's epilogue (no second pass over the output).
  *
  * conv2d takes one of four paths (conv_choose):
- *   - Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions whose transformed weights were
- *     prepared at session creation (fast_winograd.c);
+ *   - Winograd F(4x4, 3x3) or F(2x2, 3x3) for 3x3 stride-1 convolutions on maps large
+ *     enough (fast_winograd.c);
  *   - pointwise (1x1, stride 1, no padding): y [O, P] = w [O, C] x [C, P], both read in
  *     place (no packing pass over the input);
  *   - im2col: the patches of a block of output pixels packed straight into the GEMM's panel
@@ -13,8 +13,8 @@
  * unless the blocks are too few for the threads, so the packed input is made once; the
  * weights stream through L2 in blocks (vd_mm).
  *
- * linear: y [M, O] = x [M, K] w^T with w^T packed once per model (prepared), tasks over
- * row blocks and, when rows are few, column blocks. */
+ * linear: y [M, O] = x [M, K] w^T, w read in place (16 rows at a time, transposed into L1),
+ * tasks over row blocks and, when rows are few, column blocks. */
 #include "core/cpu/kernels.h"
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -42,7 +42,8 @@ static conv_path conv_choose(const vd_tensor *dst, const void *prep) {
     const vd_tensor *w = dst->src[1];
     const vd_conv2d_params *p = &dst->p.conv;
     if (p->groups != 1) return PATH_SGEMM;
-    if (prep && vd_cpu_winograd_fits(dst)) return PATH_WINOGRAD;
+    (void)prep; /* Winograd makes its U itself when none was prepared */
+    if (vd_cpu_winograd_variant(dst)) return PATH_WINOGRAD;
     if (w->ne[2] == 1 && w->ne[3] == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_t &&
         !p->pad_l && !p->pad_b && !p->pad_r)
         return PATH_POINTWISE;
@@ -83,14 +84,14 @@ static void conv_plan_init(const vd_tensor *dst, int n_threads, const void *prep
 
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads) {
     conv_plan cp;
-    /* the scratch must serve the path the kernel will take; Winograd is only possible with
-     * prepared weights, and asks for at least as much as the fallback it replaces */
+    /* the scratch must serve the path the kernel will take (0 from Winograd when it does not
+     * apply) */
     conv_plan_init(dst, n_threads, NULL, &cp);
     size_t s = 0;
     if (cp.path == PATH_SGEMM) s = vd_cpu_fast_conv2d_scratch(dst, n_threads);
     else if (cp.path == PATH_IM2COL)
         s = vd_cpu_slice_bytes(vd_mm_packed_floats(cp.k, cp.nb) * sizeof(float)) * (size_t)n_threads;
-    if (vd_cpu_winograd_fits(dst)) s = VD_MAX(s, vd_cpu_winograd_scratch(dst, n_threads));
+    s = VD_MAX(s, vd_cpu_winograd_scratch(dst, n_threads));
     return s;
 }
 
@@ -176,8 +177,8 @@ static void conv_block_task(void *arg, int task, int thread) {
     vd_mm_epilogue e = {j->bias ? j->bias + m0 : NULL, NULL, j->res ? j->res + yoff : NULL,
                         cp->p, j->act};
     if (cp->path == PATH_POINTWISE) { /* x [C, P] is B as it is */
-        vd_mm_inplace(j->w + m0 * cp->k, cp->k, xn + p0, cp->p, cp->c, j->y + yoff, cp->p, mr,
-                      np, &e);
+        vd_mm_inplace(j->w + m0 * cp->k, cp->k, xn + p0, cp->p, 0, cp->c, j->y + yoff, cp->p,
+                      mr, np, &e);
         return;
     }
     float *bp = vd_cpu_thread_scratch(j->ctx, j->scratch_per_thread, thread);
@@ -206,24 +207,8 @@ void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst) {
 
 /* ---- linear ---------------------------------------------------------------------------------- */
 
-/* The prepared weight of a linear node: w^T packed for vd_mm. */
-const vd_tensor *vd_cpu_packed_linear_prep_key(const vd_tensor *dst, int *variant) {
-    *variant = 0;
-    return dst->src[1];
-}
-
-void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
-    (void)variant;
-    const vd_tensor *w = dst->src[1]; /* (O, K) */
-    int64_t o = w->ne[0], k = w->ne[1];
-    *bytes = vd_mm_packed_floats(k, o) * sizeof(float);
-    float *bp = vd_aligned_alloc(*bytes);
-    if (bp) vd_mm_pack_b(w->data, k, 1, k, o, bp);
-    return bp;
-}
-
 typedef struct linear_job {
-    const float *x, *bp, *bias, *res;
+    const float *x, *w, *bias, *res;
     float *y;
     int64_t m, k, o, mb, nb, n_tiles;
     vd_act act;
@@ -237,17 +222,14 @@ static void linear_task(void *arg, int task, int thread) {
     int64_t yoff = m0 * j->o + o0;
     vd_mm_epilogue e = {NULL, j->bias ? j->bias + o0 : NULL, j->res ? j->res + yoff : NULL,
                         j->o, j->act};
-    vd_mm(j->x + m0 * j->k, j->k, j->bp + o0 * j->k, j->k, j->y + yoff, j->o, mr, nr, &e);
+    /* B = w^T, read from w (O, K) 16 rows at a time */
+    vd_mm_inplace(j->x + m0 * j->k, j->k, j->w + o0 * j->k, j->k, 1, j->k, j->y + yoff, j->o,
+                  mr, nr, &e);
 }
 
 void vd_cpu_packed_linear(const vd_cpu_ctx *ctx, vd_tensor *dst) {
-    const float *bp = ctx->prep ? ctx->prep[dst->id] : NULL;
-    if (!bp) {
-        vd_cpu_fast_linear(ctx, dst);
-        return;
-    }
     const vd_tensor *xt = dst->src[0], *wt = dst->src[1];
-    linear_job j = {xt->data, bp, dst->src[2] ? dst->src[2]->data : NULL,
+    linear_job j = {xt->data, wt->data, dst->src[2] ? dst->src[2]->data : NULL,
                     dst->src[3] ? dst->src[3]->data : NULL, dst->data, vd_cpu_rows(xt),
                     wt->ne[1], wt->ne[0], 0, 0, 0, dst->p.linear.act};
     int64_t want = want_tasks(ctx->n_threads);

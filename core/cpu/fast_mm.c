@@ -257,10 +257,12 @@ static void tile(int avx2, int rows, int cols, const float *a, int64_t lda, cons
     }
 }
 
-/* B either packed (b: panels of depth k, ldb 0) or in place (b: rows at stride ldb); in
- * place, each strip of 16 columns is copied to bt (kc x 16, 16 KB, stays in L1) */
-static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
-                   float *c, int64_t ldc, int64_t m, int64_t n, const vd_mm_epilogue *epi) {
+/* B either packed (b: panels of depth k, ldb 0) or in place (b: rows at stride ldb, or
+ * columns with transb); in place, each strip of 16 columns is copied to bt (kc x 16, 16 KB,
+ * stays in L1) */
+static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int transb,
+                   int64_t k, float *c, int64_t ldc, int64_t m, int64_t n,
+                   const vd_mm_epilogue *epi) {
     int avx2 = vd_cpu_has_avx2();
     vd_act act = epi ? epi->act : VD_ACT_NONE;
     int any_epi = epi && (epi->bias_row || epi->bias_col || epi->res || act != VD_ACT_NONE);
@@ -285,7 +287,7 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                     b0 = b + j0 * k + k0 * VD_MM_NR;
                     b1 = b0 + k * VD_MM_NR;
                     sb = VD_MM_NR;
-                } else { /* copied: rows a page apart share few L1 sets (one, at 160x160) */
+                } else if (!transb) { /* copied: rows a page apart share few L1 sets */
                     const float *src = b + k0 * ldb + j0;
                     if (cols == 16) {
                         for (int64_t kk = 0; kk < kc; kk++) {
@@ -296,6 +298,18 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                         for (int64_t kk = 0; kk < kc; kk++)
                             for (int q = 0; q < 16; q++)
                                 bt[kk * 16 + q] = q < cols ? src[kk * ldb + q] : 0.0f;
+                    }
+                    b0 = bt;
+                    b1 = bt + 8;
+                    sb = 16;
+                } else { /* 16 rows of b (columns of B), transposed */
+                    for (int q = 0; q < 16; q++) {
+                        if (q < cols) {
+                            const float *src = b + (j0 + q) * ldb + k0;
+                            for (int64_t kk = 0; kk < kc; kk++) bt[kk * 16 + q] = src[kk];
+                        } else {
+                            for (int64_t kk = 0; kk < kc; kk++) bt[kk * 16 + q] = 0.0f;
+                        }
                     }
                     b0 = bt;
                     b1 = bt + 8;
@@ -326,10 +340,11 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
 
 void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
            int64_t m, int64_t n, const vd_mm_epilogue *epi) {
-    mm_run(a, lda, bp, 0, k, c, ldc, m, n, epi);
+    mm_run(a, lda, bp, 0, 0, k, c, ldc, m, n, epi);
 }
 
-void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
-                   float *c, int64_t ldc, int64_t m, int64_t n, const vd_mm_epilogue *epi) {
-    mm_run(a, lda, b, ldb, k, c, ldc, m, n, epi);
+void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int trans,
+                   int64_t k, float *c, int64_t ldc, int64_t m, int64_t n,
+                   const vd_mm_epilogue *epi) {
+    mm_run(a, lda, b, ldb, trans, k, c, ldc, m, n, epi);
 }

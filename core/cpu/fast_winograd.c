@@ -1,32 +1,41 @@
-/* Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (AVX2 + FMA only).
+/* Winograd F(4x4, 3x3) and F(2x2, 3x3) for 3x3 stride-1 convolutions (AVX2 + FMA only).
  *
- * Each 4x4 block of output pixels (a tile) comes from a 6x6 block of input d:
- *     Y = A^T [ U (.) V ] A,   U = G g G^T (the weights, once per model),   V = B^T d B,
- * summed over input channels, so that the 36 products (.) of all channels become 36 GEMMs
- *     M[xi] (K x tiles) = U[xi] (K x C) V[xi] (C x tiles),   xi = 0..35,
- * 2.25 multiplications per output instead of 9. Points 0, +-1, +-2 (Lavin & Gray), the most
- * accurate choice for F(4x4, 3x3) in f32: against the direct sum the error grows to a few
- * 1e-6 relative to sum |w x| (the op tests bound it, see tests/test_ops_cpu_fast.c).
+ * Each m x m block of output pixels (a tile) comes from an a x a block of input d, a = m + 2:
+ *     Y = A^T [ U (.) V ] A,   U = G g G^T (the weights),   V = B^T d B,
+ * summed over input channels, so that the a*a products (.) of all channels become a*a GEMMs
+ *     M[xi] (K x tiles) = U[xi] (K x C) V[xi] (C x tiles),   xi = 0 .. a*a - 1,
+ * 36/16 = 2.25 (F4) or 16/4 = 4 (F2) multiplications per output instead of 9. Points 0, +-1,
+ * +-2 (Lavin & Gray); against the direct sum in double the f32 error is a few 1e-6 relative
+ * to sum |w x| for F4, less for F2 (tests/test_ops_cpu_fast.c bounds both).
+ *
+ * Which (vd_cpu_winograd_variant): F4 on maps of at least 64 of its tiles (32x32 pixels),
+ * else F2 on maps of at least 64 of its tiles (16x16), else none (im2col). F4's U, 4x the
+ * weight, is made for each run into the session's scratch (a first parallel pass, ~1% of the
+ * conv), so a model holds no copy of it; F2's U (16/9 of the weight) is prepared once per
+ * model, since on its small maps the GEMMs are short and making U each run would cost ~20%.
  *
  * Work is split in blocks of tiles (a multiple of 8, consecutive in row-major tile order of
  * one image) and, when the blocks are too few for the threads, in chunks of output channels.
  * A task transforms its block of input (all channels) into V (the B operand of vd_mm, 8 tiles
- * per panel), runs the 36 GEMMs into M, and transforms M back into the output, with bias,
+ * per panel), runs the a*a GEMMs into M, and transforms M back into the output, with bias,
  * residual and activation. Both transforms work on 8 tiles at once, one tile per vector lane:
  * rows of the input are loaded 8 wide per tile and transposed (8x8), and output rows
- * transposed back (8 tiles x 4 pixels).
- *
- * Memory: U is 36/9 = 4x the size of the weight, made by vd_cpu_packed_conv2d_prep_make. */
+ * transposed back. */
 #include "core/cpu/fast_avx2.h"
 
 #define WG_X86 VD_HAVE_AVX2_CODE
+#if WG_X86
 #define WG_AVX2 VD_AVX2
+#else
+#define WG_AVX2
+#endif
 
 #define WG_V_BUDGET ((int64_t)768 << 10) /* bytes of transformed input per task (soft) */
+#define WG_MIN_TILES 64
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int vd_cpu_winograd_fits(const vd_tensor *dst) {
+static int wg_shape_fits(const vd_tensor *dst) {
     const vd_tensor *w = dst->src[1];
     const vd_conv2d_params *p = &dst->p.conv;
     if (!WG_X86 || !vd_cpu_has_avx2()) return 0;
@@ -37,9 +46,17 @@ int vd_cpu_winograd_fits(const vd_tensor *dst) {
     return 1;
 }
 
-/* ---- weights: U[xi][o][c] = (G g G^T)[xi / 6][xi % 6] ----------------------------------------- */
+int vd_cpu_winograd_variant(const vd_tensor *dst) {
+    if (!wg_shape_fits(dst)) return 0;
+    int64_t oh = dst->ne[2], ow = dst->ne[3];
+    if (ceil_div(oh, 4) * ceil_div(ow, 4) >= WG_MIN_TILES) return 4;
+    if (ceil_div(oh, 2) * ceil_div(ow, 2) >= WG_MIN_TILES) return 2;
+    return 0;
+}
 
-static const float wg_g[6][3] = {
+/* ---- weights: U[xi][o][c] = (G g G^T)[xi / a][xi % a] --------------------------------------- */
+
+static const float wg_g4[6][3] = {
     {0.25f, 0, 0},
     {-1.0f / 6, -1.0f / 6, -1.0f / 6},
     {-1.0f / 6, 1.0f / 6, -1.0f / 6},
@@ -47,53 +64,53 @@ static const float wg_g[6][3] = {
     {1.0f / 24, -1.0f / 12, 1.0f / 6},
     {0, 0, 1},
 };
+static const float wg_g2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
 
-/* Winograd only where it pays for its memory: U is 4x the weight, and on small maps (fewer
- * than WG_MIN_TILES tiles, under 32x32 pixels) the conv is bound by streaming U, so the
- * im2col GEMM, which reads the weight in place, is about as fast. */
-#define WG_MIN_TILES 64
-
-const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant) {
-    *variant = 1;
-    int64_t tiles = ((dst->ne[2] + 3) / 4) * ((dst->ne[3] + 3) / 4);
-    return vd_cpu_winograd_fits(dst) && tiles >= WG_MIN_TILES ? dst->src[1] : NULL;
-}
-
-/* In f32, 64 (o, c) pairs at a time so that the loops vectorise; each U value is a sum of at
- * most 9 products of weights with exact-ish constants (rounding ~1e-7 relative). */
-void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
-    (void)variant;
-    const vd_tensor *wt = dst->src[1];
-    int64_t o = wt->ne[0], c = wt->ne[1], n = o * c;
-    *bytes = (size_t)(36 * n) * sizeof(float);
-    float *u = vd_aligned_alloc(*bytes); // (36, O, C)
-    if (!u) return NULL;
-    const float *w = wt->data; // (O, C, 3, 3)
+/* U for output channels [k0, k1) of w (O, C, 3, 3) into u (a*a, O, C); in f32, 64 (o, c)
+ * pairs at a time so that the loops vectorise (one rounding per product and sum). */
+static WG_AVX2 void wg_weights(const float *w, int64_t o, int64_t c, int a, int64_t k0,
+                               int64_t k1, float *u) {
     enum { B = 64 };
-    for (int64_t b0 = 0; b0 < n; b0 += B) {
-        int nb = (int)VD_MIN(B, n - b0);
+    const float(*gm)[3] = a == 6 ? wg_g4 : wg_g2;
+    int64_t n = o * c;
+    for (int64_t b0 = k0 * c; b0 < k1 * c; b0 += B) {
+        int nb = (int)VD_MIN(B, k1 * c - b0);
         float g[9][B], t[6][3][B];
         for (int q = 0; q < nb; q++)
             for (int e = 0; e < 9; e++) g[e][q] = w[(b0 + q) * 9 + e];
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < a; i++)
             for (int jj = 0; jj < 3; jj++)
                 for (int q = 0; q < nb; q++)
-                    t[i][jj][q] = wg_g[i][0] * g[jj][q] + wg_g[i][1] * g[3 + jj][q] +
-                                  wg_g[i][2] * g[6 + jj][q];
-        for (int i = 0; i < 6; i++)
-            for (int jj = 0; jj < 6; jj++) {
-                float *ur = u + (i * 6 + jj) * n + b0;
+                    t[i][jj][q] = gm[i][0] * g[jj][q] + gm[i][1] * g[3 + jj][q] +
+                                  gm[i][2] * g[6 + jj][q];
+        for (int i = 0; i < a; i++)
+            for (int jj = 0; jj < a; jj++) {
+                float *ur = u + (i * a + jj) * n + b0;
                 for (int q = 0; q < nb; q++)
-                    ur[q] = t[i][0][q] * wg_g[jj][0] + t[i][1][q] * wg_g[jj][1] +
-                            t[i][2][q] * wg_g[jj][2];
+                    ur[q] = t[i][0][q] * gm[jj][0] + t[i][1][q] * gm[jj][1] + t[i][2][q] * gm[jj][2];
             }
     }
+}
+
+const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant) {
+    *variant = 2;
+    return vd_cpu_winograd_variant(dst) == 2 ? dst->src[1] : NULL;
+}
+
+void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
+    const vd_tensor *wt = dst->src[1];
+    int a = variant + 2;
+    int64_t o = wt->ne[0], c = wt->ne[1];
+    *bytes = (size_t)(a * a * o * c) * sizeof(float);
+    float *u = vd_aligned_alloc(*bytes); // (a*a, O, C)
+    if (u) wg_weights(wt->data, o, c, a, 0, o, u);
     return u;
 }
 
 /* ---- plan --------------------------------------------------------------------------------- */
 
 typedef struct wg_plan {
+    int a, m, nxi;         /* input tile side, output tile side, a*a */
     int64_t n, c, h, w, o, oh, ow;
     int64_t pt, pl;
     int64_t th, tw, t;     /* tiles per column, per row, per image */
@@ -104,14 +121,15 @@ typedef struct wg_plan {
     size_t v_floats, m_floats; /* per task */
 } wg_plan;
 
-static void wg_plan_init(const vd_tensor *dst, int n_threads, wg_plan *p) {
+static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_plan *p) {
     const vd_tensor *x = dst->src[0], *w = dst->src[1];
+    p->m = variant, p->a = variant + 2, p->nxi = p->a * p->a;
     p->n = x->ne[0], p->c = x->ne[1], p->h = x->ne[2], p->w = x->ne[3];
     p->o = w->ne[0], p->oh = dst->ne[2], p->ow = dst->ne[3];
     p->pt = dst->p.conv.pad_t, p->pl = dst->p.conv.pad_l;
-    p->th = ceil_div(p->oh, 4), p->tw = ceil_div(p->ow, 4), p->t = p->th * p->tw;
+    p->th = ceil_div(p->oh, p->m), p->tw = ceil_div(p->ow, p->m), p->t = p->th * p->tw;
     int64_t want = n_threads > 1 ? 4 * (int64_t)n_threads : 1;
-    int64_t tb = WG_V_BUDGET / (36 * p->c * 4) / 8 * 8;
+    int64_t tb = WG_V_BUDGET / (p->nxi * p->c * 4) / 8 * 8;
     tb = VD_MAX(16, VD_MIN(tb, 128));
     tb = VD_MIN(tb, ceil_div(p->t, 8) * 8);
     /* smaller blocks (not below 16 tiles) before splitting the output channels */
@@ -123,12 +141,12 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, wg_plan *p) {
     p->kc = ceil_div(ceil_div(p->o, p->kchunks), 8) * 8;
     p->kchunks = ceil_div(p->o, p->kc);
     p->tasks = p->n * p->blocks * p->kchunks;
-    /* the 36 matrices of V (and of M) one cache line more apart than they need: strides that
-     * are multiples of 4 KB put all 36 vectors of a tile in one L1 set */
+    /* the matrices of V (and of M) one cache line more apart than they need: strides that
+     * are multiples of 4 KB put all vectors of a tile in one L1 set */
     p->vstride = p->c * tb + 16;
     p->mstride = p->kc * tb + 16;
-    p->v_floats = (size_t)(36 * p->vstride);
-    p->m_floats = (size_t)(36 * p->mstride);
+    p->v_floats = (size_t)(p->nxi * p->vstride);
+    p->m_floats = (size_t)(p->nxi * p->mstride);
 }
 
 /* per group of 8 tiles: a zero-padded 8-float row per (tile row, lane) for tiles at the edges,
@@ -136,8 +154,8 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, wg_plan *p) {
 static size_t wg_edge_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * 6 * 8 * 8 * 4; }
 
 /* Where lane i's input row r comes from, for one group of 8 tiles (the same in every
- * channel): src >= 0 an offset into the channel plane (8 floats readable, the first 6 the
- * tile's), -1 zeros, -2 the edge buffer (columns [lo, hi) of the 6 inside the map). */
+ * channel): src >= 0 an offset into the channel plane (8 floats readable, the first a the
+ * tile's), -1 zeros, -2 the edge buffer (columns [lo, hi) of the a inside the map). */
 typedef struct wg_rows {
     int64_t src[6][8];
     int64_t off[6][8]; /* edge rows: offset of the tile's first column (may be outside) */
@@ -147,7 +165,7 @@ typedef struct wg_rows {
 } wg_rows;
 
 /* Output pixels of one group of 8 tiles: lane i writes rows [0, nr) and columns [0, ncol)
- * of its 4x4 block at offset base of each output plane. */
+ * of its m x m block at offset base of each output plane. */
 typedef struct wg_out {
     int64_t base[8];
     int nr[8], ncol[8];
@@ -165,9 +183,13 @@ static size_t wg_thread_bytes(const wg_plan *p) {
 }
 
 size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads) {
+    int variant = vd_cpu_winograd_variant(dst);
+    if (!variant) return 0;
     wg_plan p;
-    wg_plan_init(dst, n_threads, &p);
-    return wg_thread_bytes(&p) * (size_t)n_threads;
+    wg_plan_init(dst, n_threads, variant, &p);
+    /* U for this run first (F4; F2 only if its prepared U is missing: untouched pages cost
+     * no memory), then the threads' slices */
+    return vd_cpu_slice_bytes((size_t)(p.nxi * p.o * p.c) * 4) + wg_thread_bytes(&p) * (size_t)n_threads;
 }
 
 #if WG_X86
@@ -193,24 +215,39 @@ static inline __attribute__((always_inline)) WG_AVX2 void transpose8(__m256 *r) 
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-/* B^T d over 6 values (a column or a row of the tile) */
-static inline __attribute__((always_inline)) WG_AVX2 void bt6(const __m256 *d, __m256 *r) {
+/* B^T d over a values (a column or a row of the tile) */
+static inline __attribute__((always_inline)) WG_AVX2 void bt(const int a, const __m256 *d,
+                                                             __m256 *r) {
+    if (a == 4) {
+        r[0] = _mm256_sub_ps(d[0], d[2]);
+        r[1] = _mm256_add_ps(d[1], d[2]);
+        r[2] = _mm256_sub_ps(d[2], d[1]);
+        r[3] = _mm256_sub_ps(d[1], d[3]);
+        return;
+    }
     const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f);
-    __m256 a = _mm256_fnmadd_ps(four, d[2], d[4]); /* d4 - 4 d2 */
-    __m256 b = _mm256_fnmadd_ps(four, d[1], d[3]); /* d3 - 4 d1 */
+    __m256 p = _mm256_fnmadd_ps(four, d[2], d[4]); /* d4 - 4 d2 */
+    __m256 q = _mm256_fnmadd_ps(four, d[1], d[3]); /* d3 - 4 d1 */
     __m256 c = _mm256_sub_ps(d[4], d[2]);
     __m256 e = _mm256_sub_ps(d[3], d[1]);
     e = _mm256_add_ps(e, e);                       /* 2 (d3 - d1) */
     r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
-    r[1] = _mm256_add_ps(a, b);
-    r[2] = _mm256_sub_ps(a, b);
+    r[1] = _mm256_add_ps(p, q);
+    r[2] = _mm256_sub_ps(p, q);
     r[3] = _mm256_add_ps(c, e);
     r[4] = _mm256_sub_ps(c, e);
     r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
 }
 
-/* A^T m over 6 values -> 4 */
-static inline __attribute__((always_inline)) WG_AVX2 void at6(const __m256 *m, __m256 *o) {
+/* A^T m over a values -> a - 2 */
+static inline __attribute__((always_inline)) WG_AVX2 void at(const int a, const __m256 *m,
+                                                             __m256 *o) {
+    if (a == 4) {
+        __m256 s = _mm256_add_ps(m[1], m[2]);
+        o[0] = _mm256_add_ps(m[0], s);
+        o[1] = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
+        return;
+    }
     __m256 s1 = _mm256_add_ps(m[1], m[2]), d1 = _mm256_sub_ps(m[1], m[2]);
     __m256 s2 = _mm256_add_ps(m[3], m[4]), d2 = _mm256_sub_ps(m[3], m[4]);
     o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s1), s2);
@@ -224,24 +261,25 @@ static inline __attribute__((always_inline)) WG_AVX2 void at6(const __m256 *m, _
 typedef struct wg_job {
     const vd_cpu_ctx *ctx;
     const wg_plan *p;
-    const float *x, *u, *bias, *res;
+    const float *x, *w, *bias, *res;
+    const float *u;
+    float *uscratch;
     float *y;
     vd_act act;
-    size_t thread_bytes;
+    size_t thread_bytes, u_bytes;
 } wg_job;
-
 
 static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
     g->n_edge = 0;
     for (int i = 0; i < 8; i++) {
         int64_t ty = (t0 + i) / p->tw, tx = (t0 + i) % p->tw;
-        int64_t iy = ty * 4 - p->pt, ix = tx * 4 - p->pl;
-        for (int r = 0; r < 6; r++) {
+        int64_t iy = ty * p->m - p->pt, ix = tx * p->m - p->pl;
+        for (int r = 0; r < p->a; r++) {
             int64_t y = iy + r;
             g->src[r][i] = -1;
             if (i >= nv || y < 0 || y >= p->h) continue;
-            /* 8 floats readable: inside this row, or the 2 extra ones in the next row */
-            int direct = ix >= 0 && (ix + 8 <= p->w || (ix + 6 <= p->w && y + 1 < p->h));
+            /* 8 floats readable: inside this row, or the extra ones in the next row */
+            int direct = ix >= 0 && (ix + 8 <= p->w || (ix + p->a <= p->w && y + 1 < p->h));
             if (direct) {
                 g->src[r][i] = y * p->w + ix;
                 continue;
@@ -249,22 +287,23 @@ static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
             g->src[r][i] = -2;
             g->off[r][i] = y * p->w + ix;
             g->lo[r][i] = (int)VD_MAX(0, -ix);
-            g->hi[r][i] = (int)VD_MIN(6, p->w - ix);
+            g->hi[r][i] = (int)VD_MIN(p->a, p->w - ix);
             g->n_edge++;
         }
     }
     g->direct = 1;
-    for (int r = 0; r < 6; r++)
+    for (int r = 0; r < p->a; r++)
         for (int i = 0; i < 8; i++) g->direct &= g->src[r][i] >= 0;
 }
 
-/* V for one channel of one group: 36 vectors of 8 tiles, stored at v + xi * vstride. Row by
+/* V for one channel of one group: a*a vectors of 8 tiles, stored at v + xi * vstride. Row by
  * row of the tile: 8 loads, a transpose (one tile per lane), B^T along the row into tmp;
  * then B^T down each column of tmp into V. */
 static inline __attribute__((always_inline)) WG_AVX2 void
-wg_input_channel(const float *xc, const wg_rows *g, float *edge, float *v, int64_t vstride) {
+wg_input_channel(const int a, const float *xc, const wg_rows *g, float *edge, float *v,
+                 int64_t vstride) {
     __m256 tmp[6][6]; /* [tile row r][column j'] = (d B)[r][j'], lanes = tiles */
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < a; r++) {
         __m256 rr[8];
         if (g->direct) {
             for (int i = 0; i < 8; i++) rr[i] = _mm256_loadu_ps(xc + g->src[r][i]);
@@ -284,52 +323,74 @@ wg_input_channel(const float *xc, const wg_rows *g, float *edge, float *v, int64
             }
         }
         transpose8(rr); /* rr[j]: column j of row r, one tile per lane */
-        bt6(rr, tmp[r]);
+        bt(a, rr, tmp[r]);
     }
-    for (int j2 = 0; j2 < 6; j2++) {
+    for (int j2 = 0; j2 < a; j2++) {
         __m256 cc[6], out[6];
-        for (int r = 0; r < 6; r++) cc[r] = tmp[r][j2];
-        bt6(cc, out);
-        for (int r2 = 0; r2 < 6; r2++) _mm256_storeu_ps(v + (r2 * 6 + j2) * vstride, out[r2]);
+        for (int r = 0; r < a; r++) cc[r] = tmp[r][j2];
+        bt(a, cc, out);
+        for (int r2 = 0; r2 < a; r2++) _mm256_storeu_ps(v + (r2 * a + j2) * vstride, out[r2]);
     }
 }
-
 
 static void wg_group_out(const wg_plan *p, int64_t t0, int nv, wg_out *o) {
     o->nv = nv;
     for (int i = 0; i < nv; i++) {
         int64_t ty = (t0 + i) / p->tw, tx = (t0 + i) % p->tw;
-        o->base[i] = ty * 4 * p->ow + tx * 4;
-        o->nr[i] = (int)VD_MIN(4, p->oh - ty * 4);
-        o->ncol[i] = (int)VD_MIN(4, p->ow - tx * 4);
+        o->base[i] = ty * p->m * p->ow + tx * p->m;
+        o->nr[i] = (int)VD_MIN(p->m, p->oh - ty * p->m);
+        o->ncol[i] = (int)VD_MIN(p->m, p->ow - tx * p->m);
     }
 }
 
-/* One output channel of one group: M (36 vectors of 8 tiles at m + xi * mstride) back to
+/* Bias and (without residual) the activation on the m vectors of one output row. */
+static inline __attribute__((always_inline)) WG_AVX2 void wg_row_epilogue(const int m, __m256 *o,
+                                                                         float bias, vd_act act) {
+    const __m256 vb = _mm256_set1_ps(bias);
+    for (int px = 0; px < m; px++) o[px] = _mm256_add_ps(o[px], vb);
+    if (act == VD_ACT_RELU || act == VD_ACT_NONE) return; /* ReLU after the residual */
+    if (vd_avx2_act_ok(act)) { /* no residual here (wg_shape_fits) */
+        for (int px = 0; px < m; px++) o[px] = vd_avx2_act(act, o[px]);
+        return;
+    }
+    float buf[32];
+    for (int px = 0; px < m; px++) _mm256_storeu_ps(buf + px * 8, o[px]);
+    vd_cpu_act_row(act, buf, m * 8);
+    for (int px = 0; px < m; px++) o[px] = _mm256_loadu_ps(buf + px * 8);
+}
+
+/* One output channel of one group: M (a*a vectors of 8 tiles at m + xi * mstride) back to
  * pixels, + bias, + residual, activation. */
 static inline __attribute__((always_inline)) WG_AVX2 void
-wg_output_channel(const float *m, int64_t mstride, float bias, const wg_out *go, int64_t ow,
-                  float *yk, const float *rk, vd_act act) {
+wg_output_channel(const int a, const float *mm, int64_t mstride, float bias, const wg_out *go,
+                  int64_t ow, float *yk, const float *rk, vd_act act) {
+    const int m = a - 2;
     __m256 t[6][4]; /* t[j][py] = (A^T M)[py][j] */
-    for (int j = 0; j < 6; j++) {
+    for (int j = 0; j < a; j++) {
         __m256 mc[6];
-        for (int r = 0; r < 6; r++) mc[r] = _mm256_loadu_ps(m + (r * 6 + j) * mstride);
-        at6(mc, t[j]);
+        for (int r = 0; r < a; r++) mc[r] = _mm256_loadu_ps(mm + (r * a + j) * mstride);
+        at(a, mc, t[j]);
     }
-    const __m256 vb = _mm256_set1_ps(bias);
     const __m128 zero = _mm_setzero_ps();
-    for (int py = 0; py < 4; py++) {
+    for (int py = 0; py < m; py++) {
         __m256 row[6], o[4];
-        for (int j = 0; j < 6; j++) row[j] = t[j][py];
-        at6(row, o);
-        for (int px = 0; px < 4; px++) o[px] = _mm256_add_ps(o[px], vb);
-        if (act != VD_ACT_RELU && vd_avx2_act_ok(act)) { /* no residual here (winograd_fits) */
-            for (int px = 0; px < 4; px++) o[px] = vd_avx2_act(act, o[px]);
-        } else if (act != VD_ACT_RELU) {
-            float buf[32];
-            for (int px = 0; px < 4; px++) _mm256_storeu_ps(buf + px * 8, o[px]);
-            vd_cpu_act_row(act, buf, 32);
-            for (int px = 0; px < 4; px++) o[px] = _mm256_loadu_ps(buf + px * 8);
+        for (int j = 0; j < a; j++) row[j] = t[j][py];
+        at(a, row, o);
+        wg_row_epilogue(m, o, bias, act);
+        if (m == 2) { /* 2 pixels per tile: through a buffer */
+            float f[2][8];
+            _mm256_storeu_ps(f[0], o[0]);
+            _mm256_storeu_ps(f[1], o[1]);
+            for (int i = 0; i < go->nv; i++) {
+                if (py >= go->nr[i]) continue;
+                int64_t at0 = go->base[i] + py * ow;
+                for (int px = 0; px < go->ncol[i]; px++) {
+                    float vv = f[px][i] + (rk ? rk[at0 + px] : 0.0f);
+                    if (act == VD_ACT_RELU) vv = vv < 0.0f ? 0.0f : vv;
+                    yk[at0 + px] = vv;
+                }
+            }
+            continue;
         }
         /* 4 vectors (pixel px, lanes = tiles) -> one 4-pixel row per tile */
         __m256 t0 = _mm256_unpacklo_ps(o[0], o[1]), t1 = _mm256_unpackhi_ps(o[0], o[1]);
@@ -339,34 +400,34 @@ wg_output_channel(const float *m, int64_t mstride, float bias, const wg_out *go,
         for (int i = 0; i < go->nv; i++) {
             if (py >= go->nr[i]) continue;
             __m128 q = i < 4 ? _mm256_castps256_ps128(s[i]) : _mm256_extractf128_ps(s[i - 4], 1);
-            int64_t at = go->base[i] + py * ow;
+            int64_t at0 = go->base[i] + py * ow;
             if (go->ncol[i] == 4) {
-                if (rk) q = _mm_add_ps(q, _mm_loadu_ps(rk + at));
+                if (rk) q = _mm_add_ps(q, _mm_loadu_ps(rk + at0));
                 if (act == VD_ACT_RELU) q = _mm_max_ps(zero, q);
-                _mm_storeu_ps(yk + at, q);
+                _mm_storeu_ps(yk + at0, q);
             } else {
                 float f[4];
                 _mm_storeu_ps(f, q);
                 for (int px = 0; px < go->ncol[i]; px++) {
-                    float vv = f[px] + (rk ? rk[at + px] : 0.0f);
+                    float vv = f[px] + (rk ? rk[at0 + px] : 0.0f);
                     if (act == VD_ACT_RELU) vv = vv < 0.0f ? 0.0f : vv;
-                    yk[at + px] = vv;
+                    yk[at0 + px] = vv;
                 }
             }
         }
     }
 }
 
-static WG_AVX2 void wg_task(void *arg, int task, int thread) {
-    const wg_job *j = arg;
+static inline __attribute__((always_inline)) WG_AVX2 void wg_task_a(const int a, const wg_job *j,
+                                                                    int task, int thread) {
     const wg_plan *p = j->p;
     int64_t kch = task % p->kchunks, rest = task / p->kchunks;
     int64_t blk = rest % p->blocks, n = rest / p->blocks;
     int64_t k0 = kch * p->kc, kn = VD_MIN(p->kc, p->o - k0);
     int64_t t0 = blk * p->tb, nt = VD_MIN(p->tb, p->t - t0), groups = ceil_div(nt, 8);
-    char *sc = vd_cpu_thread_scratch(j->ctx, j->thread_bytes, thread);
-    float *v = (float *)sc;                                        // (36, tb/8, C, 8)
-    float *m = (float *)(sc + vd_cpu_slice_bytes(p->v_floats * 4)); // (36, kc, tb)
+    char *sc = (char *)j->ctx->scratch + j->u_bytes + j->thread_bytes * (size_t)thread;
+    float *v = (float *)sc;                                         // (a*a, tb/8, C, 8)
+    float *m = (float *)(sc + vd_cpu_slice_bytes(p->v_floats * 4)); // (a*a, kc, tb)
     float *edge = (float *)(sc + vd_cpu_slice_bytes(p->v_floats * 4) +
                             vd_cpu_slice_bytes(p->m_floats * 4)); // (tb/8, 6, 8, 8)
     wg_rows *rows = (wg_rows *)((char *)edge + vd_cpu_slice_bytes(wg_edge_bytes(p))); // (tb/8)
@@ -381,9 +442,9 @@ static WG_AVX2 void wg_task(void *arg, int task, int thread) {
     if (any_edge) memset(edge, 0, (size_t)groups * 6 * 8 * 8 * sizeof(float));
     for (int64_t c = 0; c < p->c; c++)
         for (int64_t g = 0; g < groups; g++)
-            wg_input_channel(xn + c * plane, &rows[g], edge + g * 6 * 8 * 8,
+            wg_input_channel(a, xn + c * plane, &rows[g], edge + g * 6 * 8 * 8,
                              v + g * p->c * 8 + c * 8, vstride);
-    for (int xi = 0; xi < 36; xi++)
+    for (int xi = 0; xi < a * a; xi++)
         vd_mm(j->u + (xi * p->o + k0) * p->c, p->c, v + xi * vstride, p->c, m + xi * mstride,
               p->tb, kn, groups * 8, NULL);
     int64_t oplane = p->oh * p->ow;
@@ -393,17 +454,42 @@ static WG_AVX2 void wg_task(void *arg, int task, int thread) {
     for (int64_t k = 0; k < kn; k++) {
         int64_t ko = (n * p->o + k0 + k) * oplane;
         for (int64_t g = 0; g < groups; g++)
-            wg_output_channel(m + k * p->tb + g * 8, mstride, j->bias ? j->bias[k0 + k] : 0.0f,
-                              &go[g], p->ow, j->y + ko, j->res ? j->res + ko : NULL, j->act);
+            wg_output_channel(a, m + k * p->tb + g * 8, mstride,
+                              j->bias ? j->bias[k0 + k] : 0.0f, &go[g], p->ow, j->y + ko,
+                              j->res ? j->res + ko : NULL, j->act);
     }
+}
+
+static WG_AVX2 void wg_task(void *arg, int task, int thread) {
+    const wg_job *j = arg;
+    if (j->p->a == 6)
+        wg_task_a(6, j, task, thread);
+    else
+        wg_task_a(4, j, task, thread);
+}
+
+/* U for a share of the output channels, into the scratch */
+static void wg_weights_task(void *arg, int task, int thread) {
+    (void)thread;
+    const wg_job *j = arg;
+    const wg_plan *p = j->p;
+    int64_t k0, k1;
+    vd_cpu_range(p->o, (int)VD_MIN(p->o, 4 * (int64_t)j->ctx->n_threads), task, &k0, &k1);
+    wg_weights(j->w, p->o, p->c, p->a, k0, k1, j->uscratch);
 }
 
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u) {
     wg_plan p;
-    wg_plan_init(dst, ctx->n_threads, &p);
-    wg_job j = {ctx, &p, dst->src[0]->data, u, dst->src[2] ? dst->src[2]->data : NULL,
-                dst->src[3] ? dst->src[3]->data : NULL, dst->data, dst->p.conv.act,
-                wg_thread_bytes(&p)};
+    int variant = vd_cpu_winograd_variant(dst);
+    wg_plan_init(dst, ctx->n_threads, variant, &p);
+    size_t u_bytes = vd_cpu_slice_bytes((size_t)(p.nxi * p.o * p.c) * 4);
+    wg_job j = {ctx, &p, dst->src[0]->data, dst->src[1]->data,
+                dst->src[2] ? dst->src[2]->data : NULL, dst->src[3] ? dst->src[3]->data : NULL,
+                u, ctx->scratch, dst->data, dst->p.conv.act, wg_thread_bytes(&p), u_bytes};
+    if (!u) { /* F4, or F2 without its prepared U: make it now */
+        vd_pool_run(ctx->pool, (int)VD_MIN(p.o, 4 * (int64_t)ctx->n_threads), wg_weights_task, &j);
+        j.u = ctx->scratch;
+    }
     vd_pool_run(ctx->pool, (int)p.tasks, wg_task, &j);
 }
 
@@ -411,7 +497,7 @@ void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u
 
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u) {
     (void)u;
-    vd_cpu_fast_conv2d(ctx, dst); /* never reached: winograd_fits is 0 */
+    vd_cpu_fast_conv2d(ctx, dst); /* never reached: vd_cpu_winograd_variant is 0 */
 }
 
 #endif

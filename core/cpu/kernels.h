@@ -88,29 +88,28 @@ typedef struct vd_mm_epilogue {
 void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
            int64_t m, int64_t n, const vd_mm_epilogue *epi);
 
-/* The same with B read in place: B[kk][j] = b[kk * ldb + j] (ldb >= n; rows of 16 columns
- * read straight from b, a ragged last strip copied first). For B too large to pack cheaply
- * (a pointwise conv's input). */
-void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int64_t k,
-                   float *c, int64_t ldc, int64_t m, int64_t n, const vd_mm_epilogue *epi);
+/* The same with B unpacked: B[kk][j] = b[kk * ldb + j] (trans 0, ldb >= n: a pointwise
+ * conv's input) or b[j * ldb + kk] (trans 1, ldb >= k: a linear layer's weight [n, k]). Each
+ * strip of 16 columns x 256 rows is copied to the stack as it is needed. */
+void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int trans,
+                   int64_t k, float *c, int64_t ldc, int64_t m, int64_t n,
+                   const vd_mm_epilogue *epi);
 
 /* ---- conv2d and linear on the packed GEMM (fast_conv.c) and Winograd (fast_winograd.c) ----
- * The fast table's conv2d and linear. Weights prepared once per model (cpu.h): w^T packed for
- * linear, the Winograd transform U for 3x3 stride-1 conv2d. Without prepared data (or AVX2)
- * they fall back to im2col / the sgemm kernels above. */
+ * The fast table's conv2d and linear. Prepared once per model (cpu.h): F(2x2, 3x3)'s U. */
 void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads);
 const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant);
 void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes);
 void vd_cpu_packed_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);
-const vd_tensor *vd_cpu_packed_linear_prep_key(const vd_tensor *dst, int *variant);
-void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *bytes);
 
-/* 1 when dst (a conv2d) can run as Winograd F(4x4, 3x3) here: 3x3, stride 1, one group,
- * AVX2 + FMA, and no activation but ReLU after a residual. */
-int vd_cpu_winograd_fits(const vd_tensor *dst);
+/* How dst (a conv2d) runs as Winograd here: 4 = F(4x4, 3x3), 2 = F(2x2, 3x3), 0 = not at all
+ * (it needs 3x3, stride 1, one group, AVX2 + FMA, no activation but ReLU after a residual,
+ * and a map of at least 64 tiles). */
+int vd_cpu_winograd_variant(const vd_tensor *dst);
 size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads);
-/* Runs dst with u, the prepared transform (36, O, C) of its weight. */
+/* Runs dst as Winograd (variant != 0) with u, the prepared transform (a*a, O, C) of its
+ * weight, or NULL: then U is made in the scratch first. */
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u);
 
 /* Separable pool2d (fast_pool.c): a pass along rows, then down columns. */
