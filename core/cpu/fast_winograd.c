@@ -30,7 +30,8 @@
 #define WG_AVX2
 #endif
 
-#define WG_V_BUDGET ((int64_t)768 << 10) /* bytes of transformed input per task (soft) */
+#define WG_NEAR_BUDGET ((int64_t)1200 << 10) /* bytes of V and M per task that stay near */
+#define WG_MAX_TB 256                      /* tiles per block, at most */
 #define WG_MIN_TILES 64
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -128,12 +129,21 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     p->o = w->ne[0], p->oh = dst->ne[2], p->ow = dst->ne[3];
     p->pt = dst->p.conv.pad_t, p->pl = dst->p.conv.pad_l;
     p->th = ceil_div(p->oh, p->m), p->tw = ceil_div(p->ow, p->m), p->t = p->th * p->tw;
-    int64_t want = n_threads > 1 ? 4 * (int64_t)n_threads : 1;
-    int64_t tb = WG_V_BUDGET / (p->nxi * p->c * 4) / 8 * 8;
-    tb = VD_MAX(16, VD_MIN(tb, 128));
-    tb = VD_MIN(tb, ceil_div(p->t, 8) * 8);
-    /* smaller blocks (not below 16 tiles) before splitting the output channels */
-    while (tb > 16 && p->n * ceil_div(p->t, tb) < want) tb = VD_MAX(16, ceil_div(tb / 2, 8) * 8);
+    /* Tiles per block: each block streams all of U once, and its V and M (per tile
+     * a*a*4*(C + K) bytes) either stay near (L2 and a little L3: blocks up to WG_NEAR_BUDGET)
+     * or go out to L3 and back (large blocks, when U is big); pick the size that moves fewer
+     * bytes (tuned on the RT-DETR shapes: 32..512 channels, 20x20..320x320). */
+    int64_t u_bytes = (int64_t)p->nxi * 4 * p->o * p->c;
+    int64_t per_tile = (int64_t)p->nxi * 4 * (p->c + p->o);
+    int64_t t8 = ceil_div(p->t, 8) * 8;
+    int64_t tb_l2 = VD_MIN(WG_MAX_TB, VD_MAX(8, WG_NEAR_BUDGET / per_tile / 8 * 8));
+    int64_t tb_big = VD_MIN(t8, WG_MAX_TB);
+    int64_t cost_l2 = ceil_div(p->t, tb_l2) * u_bytes;
+    int64_t cost_big = ceil_div(p->t, tb_big) * u_bytes + 2 * p->t * per_tile;
+    int64_t tb = VD_MIN(cost_l2 <= cost_big ? tb_l2 : tb_big, t8);
+    /* threads: when the blocks are too few, chunks of output channels (each chunk's task
+     * transforms its block of input again, in parallel with the others) */
+    int64_t want = n_threads > 1 ? 2 * (int64_t)n_threads : 1;
     p->tb = tb;
     p->blocks = ceil_div(p->t, tb);
     p->kchunks = 1;
