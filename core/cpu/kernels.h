@@ -112,6 +112,12 @@ size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads);
  * weight, or NULL: then U is made in the scratch first. */
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u);
 
+/* Attention on the packed GEMM, MSDA head-major (fast_attn.c). */
+void vd_cpu_mm_attention(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_mm_attention_scratch(const vd_tensor *dst, int n_threads);
+void vd_cpu_hm_msda(const vd_cpu_ctx *ctx, vd_tensor *dst);
+size_t vd_cpu_hm_msda_scratch(const vd_tensor *dst, int n_threads);
+
 /* Separable pool2d (fast_pool.c): a pass along rows, then down columns. */
 void vd_cpu_sep_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_sep_pool2d_scratch(const vd_tensor *dst, int n_threads);
