@@ -192,7 +192,10 @@ static const char *window_run(const char *threshold, const char *shots, int *fra
                               vd_cli_result *out) {
     char display[32];
     snprintf(display, sizeof display, "DISPLAY=:%d", g_display);
-    const char *env[] = {display, "SDL_RENDER_DRIVER=software", "SDL_VIDEODRIVER=x11", NULL};
+    /* the software renderer; no OpenGL probe for the window surface either (SDL opens a GL
+     * context to decide how to present a software framebuffer, which loads Mesa) */
+    const char *env[] = {display, "SDL_RENDER_DRIVER=software", "SDL_VIDEODRIVER=x11",
+                         "SDL_FRAMEBUFFER_ACCELERATION=0", NULL};
     const char *args[] = {"--input", g_clip, "-t", threshold, "--screenshot-after", "3",
                           "--screenshot-dir", shots, "--jsonl", "-n", "8", "--keys",
                           "5:+,5:-,6:f,6:f", NULL};
