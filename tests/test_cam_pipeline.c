@@ -5,7 +5,9 @@
  *     newest one captured when the model took it, shown frames only move forward, and their
  *     pixels are the frame's own (the barcode the synthetic source draws matches its index);
  *   - all_frames: every frame shown in order, none dropped;
- *   - pause, threshold changes (a lower threshold makes a new session), and the statistics.
+ *   - pause, threshold changes (a lower threshold makes a new session), and the statistics;
+ *   - a V4L2 camera (the fake device of tests/support/fake_v4l2.h) unplugged after five
+ *     frames: the pipeline ends with VD_SOURCE_LOST and says so.
  * No timing is asserted; drops come from a model 20x slower than the frame interval. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,6 +21,7 @@
 
 #include "cam.h"
 #include "error.h"
+#include "tests/support/fake_v4l2.h"
 
 static vkdetr_model *g_model;
 
@@ -287,6 +290,45 @@ static void test_pause_and_threshold(void **state) {
     vd_source_close(src);
 }
 
+static void test_camera_unplugged(void **state) {
+    (void)state;
+    NEED_MODEL();
+    fake_reset();
+    g_fake.formats[g_fake.n_formats++] = V4L2_PIX_FMT_YUYV;
+    g_fake.width = 160;
+    g_fake.height = 120;
+    g_fake.vanish_after = 5;
+    vd_source_params sp = vd_source_default_params();
+    sp.spec = "/dev/video0";
+    sp.v4l2_sys = &fake_sys;
+    vd_source *src;
+    assert_int_equal(vd_source_open(&sp, &src), VKDETR_OK);
+    cam_config cfg = small_config();
+    cfg.all_frames = 1; /* every frame reaches the main thread, so the count is exact */
+    cam_pipeline *p;
+    assert_int_equal(cam_pipeline_create(g_model, src, &cfg, &p), VKDETR_OK);
+    assert_int_equal(cam_pipeline_start(p), VKDETR_OK);
+    cam_shown *s;
+    int n = 0, r;
+    while ((r = cam_pipeline_take(p, 10000, &s)) == 1) {
+        assert_int_equal(s->f.index, n);
+        const uint8_t *px = s->f.rgb; /* the fake's frames are red */
+        assert_true(px[0] > 250 && px[1] < 5 && px[2] < 5);
+        n++;
+    }
+    assert_int_equal(r, -1);
+    assert_int_equal(n, 5);
+    char msg[256];
+    int in_model = -1;
+    assert_int_equal(cam_pipeline_end(p, msg, sizeof msg, &in_model), VD_SOURCE_LOST);
+    assert_int_equal(in_model, 0);
+    assert_non_null(strstr(msg, "camera /dev/video0 disconnected after 5 frames"));
+    cam_pipeline_free(p);
+    vd_source_close(src);
+    assert_int_equal(g_fake.fds_open, 0);
+    assert_int_equal(g_fake.maps_live, 0);
+}
+
 static void test_stats(void **state) {
     (void)state;
     cam_stats s;
@@ -354,6 +396,7 @@ int main(void) {
         cmocka_unit_test(test_slow_model_drops_stale_frames),
         cmocka_unit_test(test_all_frames),
         cmocka_unit_test(test_pause_and_threshold),
+        cmocka_unit_test(test_camera_unplugged),
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_drawing),
     };
