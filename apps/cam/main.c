@@ -3,6 +3,7 @@
  * (cam.h) overlaps capture, inference and display on three threads; this file parses the
  * options, opens everything, and runs the display loop on the main thread. */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,7 @@ typedef struct cam_app {
     int64_t cur_frame;    /* number of the frame on screen */
     key_at keys[64];
     int n_keys, next_key;
+    double stats_from;    /* frames captured before this (a pause) are not timed */
     int dirty, quit, shot_pending, rc;
 } cam_app;
 
@@ -232,7 +234,9 @@ static void act(cam_app *a, cam_action x) {
     switch (x) {
     case CAM_QUIT: a->quit = 1; break;
     case CAM_PAUSE:
-        if (a->d) cam_pipeline_set_paused(a->p, !cam_pipeline_paused(a->p));
+        if (!a->d) break; /* headless: nothing to look at */
+        if (cam_pipeline_paused(a->p)) a->stats_from = vd_source_now_ms();
+        cam_pipeline_set_paused(a->p, !cam_pipeline_paused(a->p));
         break;
     case CAM_THRESHOLD_UP: cam_pipeline_set_threshold(a->p, t + 0.05f + 1e-6f); break;
     case CAM_THRESHOLD_DOWN: cam_pipeline_set_threshold(a->p, t - 0.05f + 1e-6f); break;
@@ -304,7 +308,8 @@ static void present(cam_app *a, int is_new) {
         a->quit = 1;
     }
     double now = vd_source_now_ms(), latency = now - a->cur->f.t_capture;
-    cam_stats_add(&a->stats, now, latency, a->cur->infer_ms);
+    /* a frame that waited through a pause says nothing about the latency */
+    if (a->cur->f.t_capture >= a->stats_from) cam_stats_add(&a->stats, now, latency, a->cur->infer_ms);
     if (a->o->jsonl) print_jsonl(a, latency);
 }
 
@@ -320,8 +325,24 @@ static void scheduled_keys(cam_app *a) {
     if (a->o->frames && a->shown >= a->o->frames) a->quit = 1;
 }
 
+/* Ctrl-C or SIGTERM without a window (SDL turns them into a quit event when there is one):
+ * stop like q, so that --out's video is finished rather than left half-written. */
+static volatile sig_atomic_t g_signalled;
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_signalled = 1;
+}
+
 static void run_loop(cam_app *a) {
-    while (!a->quit) {
+    if (!a->d) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    while (!a->quit && !g_signalled) {
         cam_action x;
         while (a->d && (x = cam_display_poll(a->d)) != CAM_NONE) act(a, x);
         if (a->quit) break;
