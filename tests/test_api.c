@@ -12,6 +12,7 @@
 #include "core/base.h"
 #include "postprocess/mask.h"
 #include "support/apitest.h"
+#include "support/vktest.h"
 #include "vkdetr.h"
 
 #define FIXTURE "rtdetr_v1_tiny"
@@ -425,6 +426,7 @@ static void test_mask_rle(void **state) {
 }
 
 int main(void) {
+    vd_vk_test_setup(); /* vkdetr_device_list loads the Vulkan drivers: keep them mapped */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_and_status),
         cmocka_unit_test(test_null_arguments),

@@ -15,6 +15,8 @@
 
 #include "vkdetr.hpp"
 
+extern "C" void vd_vk_test_setup(void); // support/vktest.c
+
 static int failures = 0;
 
 #define CHECK(cond)                                                                                \
@@ -73,6 +75,7 @@ static_assert(std::is_nothrow_move_assignable<vkdetr::Image>::value, "");
 static_assert(std::is_base_of<std::runtime_error, vkdetr::Error>::value, "");
 
 int main() {
+    vd_vk_test_setup();
     vkdetr_log_set(nullptr, nullptr, VKDETR_LOG_ERROR);
     const std::string dir = source_path("tests/data/rtdetr_v1_tiny");
     const std::string image = dir + "/input.png";
