@@ -74,8 +74,10 @@ static const cli_option cam_options[] = {
      NULL},
     {"max-detections", 0, CLI_INT, offsetof(cam_opts, max_detections), "N",
      "at most N detections per frame, best first", NULL, 1, 100000, NULL},
-    {"threads", 0, CLI_INT, offsetof(cam_opts, threads), "N", "CPU threads, 0 = one per core",
-     NULL, 0, 4096, NULL},
+    {"threads", 0, CLI_INT, offsetof(cam_opts, threads), "N",
+     "CPU backend threads; 0 = one per core less one, which capture and display need (the "
+     "pool's waiting threads spin, and a core they share with decoding and drawing stalls them)",
+     NULL, 0, 4096, "0"},
     {"no-masks", 0, CLI_FLAG, offsetof(cam_opts, no_masks), NULL,
      "do not compute instance masks (mask models)", NULL, 0, 0, NULL},
     {"capture-size", 0, CLI_SIZE, offsetof(cam_opts, capture_size), "WxH",
@@ -179,6 +181,7 @@ typedef struct cam_app {
     key_at keys[64];
     int n_keys, next_key;
     double stats_from;    /* frames captured before this (a pause) are not timed */
+    int threads;          /* CPU backend threads */
     int dirty, quit, shot_pending, rc;
 } cam_app;
 
@@ -380,10 +383,10 @@ static void print_summary(cam_app *a) {
     fprintf(stderr,
             "vkdetr-cam: shown=%lld fps=%.2f latency_mean_ms=%.1f latency_p95_ms=%.1f "
             "infer_mean_ms=%.1f infer_p95_ms=%.1f captured=%lld inferred=%lld dropped=%lld "
-            "display_dropped=%lld backend=%s input=%dx%d frames=%dx%d\n",
+            "display_dropped=%lld backend=%s threads=%d input=%dx%d frames=%dx%d\n",
             (long long)a->stats.n, s.fps, s.latency_mean, s.latency_p95, s.infer_mean,
             s.infer_p95, (long long)c.captured, (long long)c.inferred, (long long)c.dropped,
-            (long long)c.display_dropped, info->backend,
+            (long long)c.display_dropped, info->backend, a->threads,
             a->o->size[0] ? a->o->size[0] : info->input_width,
             a->o->size[1] ? a->o->size[1] : info->input_height, a->width, a->height);
 }
@@ -464,7 +467,9 @@ static int open_model(cam_app *a) {
     cfg.threshold = o->threshold;
     cfg.max_detections = o->max_detections;
     cfg.masks = !o->no_masks;
-    cfg.n_threads = o->threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg.n_threads = o->threads > 0 ? o->threads : cores > 2 ? (int)cores - 1 : 1;
+    a->threads = cfg.n_threads;
     cfg.input_width = o->size[0];
     cfg.input_height = o->size[1];
     cfg.all_frames = o->all_frames;
