@@ -408,7 +408,7 @@ static int setup(detect_run *run, int n_inputs) {
     sp.n_threads = o->threads;
     sp.threshold = o->threshold;
     sp.max_detections = o->max_detections;
-    sp.masks = run->with_masks;
+    sp.masks = run->with_masks ? VKDETR_MASKS_BITMAP : VKDETR_MASKS_NONE; /* drawn and saved as PNG */
     if ((st = vkdetr_session_create(run->model, &sp, &run->session))) {
         cli_report("cannot create a session", st);
         return CLI_EXIT_MODEL;

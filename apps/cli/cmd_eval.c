@@ -202,7 +202,7 @@ static int setup_model(eval_run *run, int want_segm) {
     sp.n_threads = o->threads;
     sp.threshold = o->threshold;
     sp.max_detections = o->max_dets;
-    sp.masks = run->with_masks;
+    sp.masks = run->with_masks ? VKDETR_MASKS_RLE : VKDETR_MASKS_NONE; /* segm IoU works on RLE */
     if ((st = vkdetr_session_create(run->model, &sp, &run->session))) {
         cli_report("cannot create a session", st);
         return CLI_EXIT_MODEL;
