@@ -217,7 +217,10 @@ static void test_linear(void **state) {
     vd_rng_seed(&r, 904);
     const int shapes[][3] = {{1, 1, 1}, {7, 33, 9}, {300, 256, 80}, {121, 64, 17}, {13, 600, 40}, {2, 5, 300}};
     const vd_act acts[] = {VD_ACT_NONE, VD_ACT_RELU, VD_ACT_GELU, VD_ACT_SILU};
-    for (size_t i = 0; i < VD_ARRAY_LEN(shapes); i++) {
+    /* AVX2: w^T prepared (packed); plain C: w read in place */
+    for (size_t c = 0; c < 2 * VD_ARRAY_LEN(shapes); c++) {
+        size_t i = c % VD_ARRAY_LEN(shapes);
+        vd_cpu_force_isa(c < VD_ARRAY_LEN(shapes) ? 1 : 0);
         int m = shapes[i][0], k = shapes[i][1], o = shapes[i][2];
         vd_graph *g = vd_graph_create();
         float ws = 1.0f / sqrtf((float)k);
@@ -226,12 +229,13 @@ static void test_linear(void **state) {
         vd_tensor *b = i % 2 ? vd_opcase_rand(g, &r, 1, NE(o), -1, 1) : NULL;
         vd_tensor *res = i % 3 ? vd_opcase_rand(g, &r, 2, NE(m, o), -1, 1) : NULL;
         char what[96];
-        snprintf(what, sizeof what, "linear [%d, %d] x [%d, %d]^T act %s", m, k, o, k,
-                 vd_act_name(acts[i % 4]));
+        snprintf(what, sizeof what, "linear [%d, %d] x [%d, %d]^T act %s avx2 %d", m, k, o, k,
+                 vd_act_name(acts[i % 4]), vd_cpu_has_avx2());
         assert_true(vd_opcase_check(what, vd_op_linear(g, x, w, b, res, acts[i % 4]), pools, 2,
                                     1e-4, 1e-4));
         vd_graph_free(g);
     }
+    vd_cpu_force_isa(-1);
 }
 
 /* ---- the backend's cache of prepared weights ----------------------------------------------- */

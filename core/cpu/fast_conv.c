@@ -13,8 +13,8 @@
  * unless the blocks are too few for the threads, so the packed input is made once; the
  * weights stream through L2 in blocks (vd_mm).
  *
- * linear: y [M, O] = x [M, K] w^T, w read in place (16 rows at a time, transposed into L1),
- * tasks over row blocks and, when rows are few, column blocks. */
+ * linear: y [M, O] = x [M, K] w^T with w^T packed once per model (prepared; without it w is
+ * read in place), tasks over row blocks and, when rows are few, column blocks. */
 #include "core/cpu/kernels.h"
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -207,8 +207,25 @@ void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst) {
 
 /* ---- linear ---------------------------------------------------------------------------------- */
 
+/* The prepared weight of a linear node: w^T packed for vd_mm (the size of w), so that no run
+ * repacks strips of it (an 8400-row linear would copy w^T 70 times). */
+const vd_tensor *vd_cpu_packed_linear_prep_key(const vd_tensor *dst, int *variant) {
+    *variant = 0;
+    return vd_cpu_has_avx2() ? dst->src[1] : NULL;
+}
+
+void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
+    (void)variant;
+    const vd_tensor *w = dst->src[1]; /* (O, K) */
+    int64_t o = w->ne[0], k = w->ne[1];
+    *bytes = vd_mm_packed_floats(k, o) * sizeof(float);
+    float *bp = vd_aligned_alloc(*bytes);
+    if (bp) vd_mm_pack_b(w->data, k, 1, k, o, bp);
+    return bp;
+}
+
 typedef struct linear_job {
-    const float *x, *w, *bias, *res;
+    const float *x, *w, *bp, *bias, *res;
     float *y;
     int64_t m, k, o, mb, nb, n_tiles;
     vd_act act;
@@ -222,14 +239,17 @@ static void linear_task(void *arg, int task, int thread) {
     int64_t yoff = m0 * j->o + o0;
     vd_mm_epilogue e = {NULL, j->bias ? j->bias + o0 : NULL, j->res ? j->res + yoff : NULL,
                         j->o, j->act};
-    /* B = w^T, read from w (O, K) 16 rows at a time */
-    vd_mm_inplace(j->x + m0 * j->k, j->k, j->w + o0 * j->k, j->k, 1, j->k, j->y + yoff, j->o,
-                  mr, nr, &e);
+    if (j->bp) /* w^T packed: panel o0 / 8 starts at o0 * K */
+        vd_mm(j->x + m0 * j->k, j->k, j->bp + o0 * j->k, j->k, j->y + yoff, j->o, mr, nr, &e);
+    else /* w read in place, 16 rows at a time transposed into L1 */
+        vd_mm_inplace(j->x + m0 * j->k, j->k, j->w + o0 * j->k, j->k, 1, j->k, j->y + yoff,
+                      j->o, mr, nr, &e);
 }
 
 void vd_cpu_packed_linear(const vd_cpu_ctx *ctx, vd_tensor *dst) {
     const vd_tensor *xt = dst->src[0], *wt = dst->src[1];
-    linear_job j = {xt->data, wt->data, dst->src[2] ? dst->src[2]->data : NULL,
+    linear_job j = {xt->data, wt->data, ctx->prep ? ctx->prep[dst->id] : NULL,
+                    dst->src[2] ? dst->src[2]->data : NULL,
                     dst->src[3] ? dst->src[3]->data : NULL, dst->data, vd_cpu_rows(xt),
                     wt->ne[1], wt->ne[0], 0, 0, 0, dst->p.linear.act};
     int64_t want = want_tasks(ctx->n_threads);

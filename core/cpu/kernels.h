@@ -96,12 +96,15 @@ void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int
                    const vd_mm_epilogue *epi);
 
 /* ---- conv2d and linear on the packed GEMM (fast_conv.c) and Winograd (fast_winograd.c) ----
- * The fast table's conv2d and linear. Prepared once per model (cpu.h): F(2x2, 3x3)'s U. */
+ * The fast table's conv2d and linear. Prepared once per model (cpu.h): F(2x2, 3x3)'s U, and
+ * w^T packed for linear (both work without: U made per run, w read in place). */
 void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads);
 const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant);
 void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes);
 void vd_cpu_packed_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);
+const vd_tensor *vd_cpu_packed_linear_prep_key(const vd_tensor *dst, int *variant);
+void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *bytes);
 
 /* How dst (a conv2d) runs as Winograd here: 4 = F(4x4, 3x3), 2 = F(2x2, 3x3), 0 = not at all
  * (it needs 3x3, stride 1, one group, AVX2 + FMA, no activation but ReLU after a residual,
