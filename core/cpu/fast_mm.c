@@ -1,13 +1,15 @@
 /* A small single-threaded GEMM for the fast kernels: C = epilogue(A B) with A read in place
- * (rows at any stride) and B packed in panels of 8 columns, so that a convolution's weights,
- * a linear layer's input or a Winograd transform can each play A without a copy.
+ * (rows at any stride) and B packed in panels of 8 columns (or read in place, a strip at a
+ * time), so that a convolution's weights, a linear layer's input or a Winograd transform can
+ * each play A without a copy.
  *
  * The AVX2/FMA micro-kernel keeps a 6x16 block of C in 12 registers: per step of the depth
  * it loads 16 values of B (two panels) and broadcasts 6 values of A. The depth is split in
  * blocks of MM_KC so that the B block of a 16-column strip (MM_KC x 16 floats, 16 KB) stays
- * in L1 while the rows of A stream past it. The epilogue (bias per row or per column,
- * residual, ReLU) is applied in registers after the last depth block; other activations run
- * on the finished tile while it is still in L1.
+ * in L1 while the rows of A stream past it, MM_MC rows of A at a time (an L2 block). The
+ * epilogue (bias per row or per column, residual, ReLU / SiLU / sigmoid) is applied in
+ * registers after the last depth block; other activations run on the finished tile while it
+ * is still in L1.
  *
  * Without AVX2 and FMA (checked at run time) a plain C kernel with the same blocking runs. */
 #include "core/cpu/fast_avx2.h"
@@ -32,12 +34,8 @@ static int isa_override = -1; /* tests: -1 automatic, 0 plain C, 1 AVX2 */
 int vd_cpu_has_avx2(void) {
     if (isa_override >= 0) return isa_override;
 #if MM_X86
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
+    /* libgcc initialises the CPU model before main; each query reads it (no shared state) */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif
@@ -140,8 +138,16 @@ kern_avx2(const int rows, const int two, const float *a, int64_t lda, const floa
     }
     ROWS(DECL)
 #undef DECL
+    /* the tile's residual and its rows of C come from memory: ask for them now, they are
+     * used after the loop over the depth (hundreds of cycles from here) */
+#define PFETCH(i)                                                                               \
+    if (rows > (i)) {                                                                           \
+        if (e && e->res) __builtin_prefetch(e->res + (i) * e->ldr, 0, 3);                       \
+        if (!load_c) __builtin_prefetch(c + (i) * ldc, 1, 3);                                   \
+    }
+    ROWS(PFETCH)
+#undef PFETCH
     for (int64_t kk = 0; kk < kc; kk++) {
-        /* B in place: rows a page apart defeat the hardware prefetcher */
         __m256 v0 = _mm256_loadu_ps(b0 + kk * ldb);
         __m256 v1 = two ? _mm256_loadu_ps(b1 + kk * ldb) : v0;
 #define STEP(i)                                                                                 \
