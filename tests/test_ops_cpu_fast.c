@@ -2,7 +2,8 @@
  * (fast_winograd.c) against the reference kernels: the GEMM on ragged sizes with every
  * epilogue, every conv2d path (Winograd, pointwise, im2col, grouped fallback) on odd shapes,
  * linear with prepared weights, each on 1 and 2 threads, with the AVX2 kernels and with the
- * plain C ones; and the CPU backend's weight cache shared by two sessions.
+ * plain C ones; pool2d's fast paths; and the CPU backend's weight cache shared by two
+ * sessions.
  *
  * Tolerances (|fast - ref| <= atol + rtol |ref|), inputs in [-1, 1], weights ~ 1/sqrt(K):
  *   GEMM, im2col / pointwise conv, linear   1e-4 abs, 1e-4 rel   f32 FMA sums vs double
@@ -238,6 +239,33 @@ static void test_linear(void **state) {
     vd_cpu_force_isa(-1);
 }
 
+/* ---- pool2d (fast_pool.c): the exact 2x2 average path and the separable one ------------- */
+
+static void test_pool(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 906);
+    const vd_pool_params ps[] = {
+        {VD_POOL_AVG, 2, 2, 2, 2, 0, 0, 1, 1}, /* ResNet-vd shortcut: exact on even maps */
+        {VD_POOL_AVG, 2, 2, 2, 2, 0, 0, 0, 0},
+        {VD_POOL_MAX, 3, 3, 2, 2, 1, 1, 0, 0}, /* ResNet stem */
+        {VD_POOL_AVG, 3, 3, 2, 2, 1, 1, 1, 1},
+    };
+    const int sizes[][2] = {{16, 22}, {40, 40}, {15, 22}, {2, 2}, {17, 9}};
+    for (size_t i = 0; i < VD_ARRAY_LEN(ps); i++)
+        for (size_t k = 0; k < VD_ARRAY_LEN(sizes); k++) {
+            vd_graph *g = vd_graph_create();
+            vd_tensor *x = vd_opcase_rand(g, &r, 4, NE(2, 5, sizes[k][0], sizes[k][1]), -1, 1);
+            char what[96];
+            snprintf(what, sizeof what, "pool2d %s k%d s%d p%d [2, 5, %d, %d]",
+                     ps[i].kind == VD_POOL_MAX ? "max" : "avg", ps[i].k_h, ps[i].stride_h,
+                     ps[i].pad_h, sizes[k][0], sizes[k][1]);
+            double tol = ps[i].kind == VD_POOL_MAX ? 0 : 1e-6;
+            assert_true(vd_opcase_check(what, vd_op_pool2d(g, x, &ps[i]), pools, 2, tol, 10 * tol));
+            vd_graph_free(g);
+        }
+}
+
 /* ---- the backend's cache of prepared weights ----------------------------------------------- */
 
 /* Two sessions of one backend on graphs sharing weights (flagged as model weights, so the
@@ -300,6 +328,7 @@ int main(void) {
         cmocka_unit_test(test_conv_paths),
         cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_pool),
         cmocka_unit_test(test_backend_prepared),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

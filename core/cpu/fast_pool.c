@@ -103,12 +103,37 @@ static void pool_cols(const pool_job *j, const float *hp, float *y) {
     }
 }
 
+/* 2x2 windows, stride 2, tiling the input exactly (ResNet-vd's shortcut): one pass, the
+ * divisor 4 whatever the padding rule */
+static int avg2x2_exact(const vd_tensor *dst) {
+    const vd_pool_params *p = &dst->p.pool;
+    const vd_tensor *xt = dst->src[0];
+    return p->kind == VD_POOL_AVG && p->k_h == 2 && p->k_w == 2 && p->stride_h == 2 &&
+           p->stride_w == 2 && p->pad_h == 0 && p->pad_w == 0 && xt->ne[2] == 2 * dst->ne[2] &&
+           xt->ne[3] == 2 * dst->ne[3];
+}
+
+static void avg2x2_plane(const float *x, int64_t w, float *y, int64_t oh, int64_t ow) {
+    for (int64_t o = 0; o < oh; o++) {
+        const float *r0 = x + 2 * o * w, *r1 = r0 + w;
+        float *yr = y + o * ow;
+        for (int64_t i = 0; i < ow; i++)
+            yr[i] = ((r0[2 * i] + r0[2 * i + 1]) + (r1[2 * i] + r1[2 * i + 1])) * 0.25f;
+    }
+}
+
 static void pool_task(void *arg, int task, int thread) {
     const pool_job *j = arg;
     const vd_tensor *xt = j->dst->src[0];
     int64_t hw = xt->ne[2] * xt->ne[3], ohw = j->dst->ne[2] * j->dst->ne[3], b, e;
     float *hp = vd_cpu_thread_scratch(j->ctx, j->plane_bytes, thread);
     vd_cpu_range(j->planes, j->tasks, task, &b, &e);
+    if (avg2x2_exact(j->dst)) {
+        for (int64_t pl = b; pl < e; pl++)
+            avg2x2_plane((const float *)xt->data + pl * hw, xt->ne[3],
+                         (float *)j->dst->data + pl * ohw, j->dst->ne[2], j->dst->ne[3]);
+        return;
+    }
     for (int64_t pl = b; pl < e; pl++) {
         pool_rows(j, (const float *)xt->data + pl * hw, hp);
         pool_cols(j, hp, (float *)j->dst->data + pl * ohw);
