@@ -2,8 +2,9 @@
  * (fast_winograd.c) against the reference kernels: the GEMM on ragged sizes with every
  * epilogue, every conv2d path (Winograd, pointwise, im2col, grouped fallback) on odd shapes,
  * linear with prepared weights, each on 1 and 2 threads, with the AVX2 kernels and with the
- * plain C ones; pool2d's fast paths; and the CPU backend's weight cache shared by two
- * sessions.
+ * plain C ones; pool2d's fast paths; MSDA absorbing its value projection (on its own and in
+ * the executor, which then skips the projection unless something else reads it); and the CPU
+ * backend's weight cache shared by two sessions.
  *
  * Tolerances (|fast - ref| <= atol + rtol |ref|), inputs in [-1, 1], weights ~ 1/sqrt(K):
  *   GEMM, im2col / pointwise conv, linear   1e-4 abs, 1e-4 rel   f32 FMA sums vs double
@@ -266,6 +267,131 @@ static void test_pool(void **state) {
         }
 }
 
+/* ---- MSDA absorbing its value projection (fast_attn.c) -------------------------------------- */
+
+typedef struct msda_graph {
+    vd_tensor *mem, *value, *y; /* memory (S, Cin), value = linear(memory), msda output */
+} msda_graph;
+
+/* An RT-DETR-like deformable attention on a linear value projection of memory. */
+/* as_input 1: memory is the graph's input; 2: memory = relu(input), an activation whose
+ * buffer the planner may reuse after its last reader, and offsets and weights are computed
+ * (copies) after the projection, candidates for that buffer. */
+static msda_graph msda_build(vd_graph *g, vd_rng *r, int q, int heads, int dh, int cin,
+                             int bias, int ref_dim, int as_input) {
+    vd_msda_params p;
+    memset(&p, 0, sizeof p);
+    p.n_heads = heads;
+    p.n_levels = 3;
+    const int hs[3] = {12, 6, 3}, ws[3] = {13, 7, 3};
+    int64_t s = 0;
+    for (int l = 0; l < 3; l++) {
+        p.h[l] = hs[l];
+        p.w[l] = ws[l];
+        p.points[l] = 4;
+        s += hs[l] * ws[l];
+    }
+    p.ref_dim = ref_dim;
+    p.offset_scale = 0.5f;
+    int c = heads * dh, lp = 12;
+    msda_graph m;
+    m.mem = as_input ? vd_graph_input(g, "memory", VD_F32, 2, NE(s, cin))
+                     : vd_opcase_rand(g, r, 2, NE(s, cin), -1, 1);
+    vd_tensor *mem = as_input == 2 ? vd_op_unary(g, m.mem, VD_ACT_RELU) : m.mem;
+    float ws_ = 1.0f / sqrtf((float)cin);
+    vd_tensor *w = vd_opcase_rand(g, r, 2, NE(c, cin), -ws_, ws_);
+    vd_tensor *b = bias ? vd_opcase_rand(g, r, 1, NE(c), -0.5f, 0.5f) : NULL;
+    m.value = vd_op_linear(g, mem, w, b, NULL, VD_ACT_NONE);
+    vd_tensor *off = vd_opcase_rand(g, r, 2, NE(q, heads * lp * 2), -3, 3);
+    vd_tensor *wts = vd_opcase_rand(g, r, 2, NE(q, heads * lp), -3, 3);
+    if (as_input == 2) {
+        off = vd_op_unary(g, off, VD_ACT_NONE);
+        wts = vd_op_unary(g, wts, VD_ACT_NONE);
+    }
+    vd_tensor *ref = vd_opcase_rand(g, r, 2, NE(q, ref_dim), -0.1f, 1.1f);
+    float psd[12];
+    for (int k = 0; k < lp; k++) psd[k] = 0.25f;
+    vd_tensor *ps = ref_dim == 4 ? vd_opcase_data(g, VD_F32, 1, NE(lp), psd) : NULL;
+    m.y = vd_op_msda(g, m.value, off, wts, ref, ps, &p);
+    return m;
+}
+
+static void test_msda_absorbed(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 907);
+    const int cases[][5] = {{70, 8, 32, 64, 1}, {9, 2, 8, 13, 0}, {130, 4, 16, 40, 1}};
+    for (size_t i = 0; i < VD_ARRAY_LEN(cases); i++) {
+        vd_graph *g = vd_graph_create();
+        msda_graph m = msda_build(g, &r, cases[i][0], cases[i][1], cases[i][2], cases[i][3],
+                                  cases[i][4], i % 2 ? 2 : 4, 0);
+        /* the reference reads value: compute it first (the fast kernel reads memory) */
+        m.value->data = vd_opcase_run(vd_cpu_ref_ops, NULL, m.value);
+        assert_non_null(m.value->data);
+        assert_non_null(vd_cpu_hm_msda_prep_key(m.y, &(int){0}));
+        char what[96];
+        snprintf(what, sizeof what, "msda absorbing value_proj q %d heads %d dh %d cin %d bias %d",
+                 cases[i][0], cases[i][1], cases[i][2], cases[i][3], cases[i][4]);
+        assert_true(vd_opcase_check(what, m.y, pools, 2, 2e-5, 1e-4));
+        free(m.value->data);
+        m.value->data = NULL;
+        vd_graph_free(g);
+    }
+}
+
+/* Through the backend: the value projection is not run when the MSDA is its only reader, and
+ * is when something else reads it (mode 1: it is also an output), or when memory would not be
+ * alive any more when the MSDA runs (mode 2). */
+static void test_msda_absorbed_backend(void **state) {
+    (void)state;
+    vd_rng r;
+    for (int mode = 0; mode < 3; mode++) {
+        int value_out = mode == 1;
+        vd_rng_seed(&r, 908);
+        vd_graph *g = vd_graph_create();
+        msda_graph m = msda_build(g, &r, 50, 8, 32, 48, 1, 4, mode == 2 ? 2 : 1);
+        vd_graph_output(g, m.y, "y");
+        if (value_out) vd_graph_output(g, m.value, "value");
+        float *mem = malloc(vd_nbytes(m.mem));
+        vd_rng_fill(&r, mem, (size_t)vd_nelements(m.mem), -1, 1);
+        float *out[2], *val[2];
+        for (int fast = 0; fast < 2; fast++) {
+            vd_backend *be = vd_cpu_backend_create(!fast);
+            vd_exec *ex;
+            assert_int_equal(be->iface->exec_create(be, g, 2, &ex), VKDETR_OK);
+            assert_int_equal(be->iface->write(ex, m.mem, mem), VKDETR_OK);
+            vd_profile prof;
+            memset(&prof, 0, sizeof prof);
+            prof.n_nodes = g->n_nodes;
+            prof.node_ms = calloc((size_t)g->n_nodes, sizeof *prof.node_ms);
+            assert_int_equal(be->iface->run(ex, &prof), VKDETR_OK);
+            /* the projection ran (took time) unless absorbed */
+            if (fast && mode == 0)
+                assert_true(prof.node_ms[m.value->id] == 0.0);
+            else
+                assert_true(prof.node_ms[m.value->id] > 0.0);
+            free(prof.node_ms);
+            out[fast] = malloc(vd_nbytes(m.y));
+            val[fast] = malloc(vd_nbytes(m.value));
+            assert_int_equal(be->iface->read(ex, m.y, out[fast]), VKDETR_OK);
+            if (value_out) assert_int_equal(be->iface->read(ex, m.value, val[fast]), VKDETR_OK);
+            be->iface->exec_free(ex);
+            be->iface->free(be);
+        }
+        assert_true(vd_check_close("msda absorbed, backend", out[1], out[0],
+                                   (size_t)vd_nelements(m.y), 2e-5, 1e-4));
+        if (value_out)
+            assert_true(vd_check_close("value_proj still run when read elsewhere", val[1], val[0],
+                                       (size_t)vd_nelements(m.value), 1e-4, 1e-4));
+        for (int f = 0; f < 2; f++) {
+            free(out[f]);
+            free(val[f]);
+        }
+        free(mem);
+        vd_graph_free(g);
+    }
+}
+
 /* ---- the backend's cache of prepared weights ----------------------------------------------- */
 
 /* Two sessions of one backend on graphs sharing weights (flagged as model weights, so the
@@ -329,6 +455,8 @@ int main(void) {
         cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_msda_absorbed),
+        cmocka_unit_test(test_msda_absorbed_backend),
         cmocka_unit_test(test_backend_prepared),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -32,6 +32,10 @@ typedef size_t (*vd_cpu_scratch_fn)(const vd_tensor *dst, int n_threads);
  * made once. prep_make returns the data (vd_aligned_alloc; NULL when out of memory) and its
  * size. */
 typedef const vd_tensor *(*vd_cpu_prep_key_fn)(const vd_tensor *dst, int *variant);
+/* A variant with this bit set says: with its prepared data the kernel computes dst->src[0]'s
+ * result itself from src[0]'s own inputs (the MSDA kernel absorbing the value projection), so
+ * the executor need not run src[0] when dst is its only consumer and it is not an output. */
+#define VD_CPU_PREP_ABSORBS_SRC0 (1 << 16)
 typedef void *(*vd_cpu_prep_make_fn)(const vd_tensor *dst, int variant, size_t *bytes);
 
 typedef struct vd_cpu_op {

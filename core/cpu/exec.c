@@ -31,6 +31,7 @@ struct vd_exec {
     void *scratch;
     size_t scratch_size;
     const void **prep; /* [n_nodes] prepared data by node id, borrowed or in owned */
+    unsigned char *skip; /* [n_nodes] nodes whose result a consumer computes itself */
     void **owned;      /* prepared data of non-weight leaves, this session's own */
     int n_owned;
 };
@@ -69,11 +70,46 @@ done:
     return data;
 }
 
-/* Sets ex->prep[t->id] when t's kernel wants prepared data. */
+/* Number of nodes of g reading t (directly; a view of t counts as a reader). */
+static int count_readers(const vd_graph *g, const vd_tensor *t) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int s = 0; s < g->nodes[i]->n_src; s++) n += g->nodes[i]->src[s] == t;
+    return n;
+}
+
+/* 1 when the memory of t is still t's data while node `at` runs: t is a leaf, an input or an
+ * output, or the planner keeps it for a reader after `at` (vd_graph_plan frees a buffer after
+ * its last reader, through views). */
+static int alive_at(const vd_graph *g, const vd_tensor *t, int at) {
+    const vd_tensor *st = vd_tensor_storage(t);
+    if (st->op == VD_OP_LEAF || (st->flags & (VD_TENSOR_INPUT | VD_TENSOR_OUTPUT))) return 1;
+    for (int i = at + 1; i < g->n_nodes; i++) {
+        const vd_tensor *n = g->nodes[i];
+        if (n->op == VD_OP_VIEW && (n->flags & VD_TENSOR_OUTPUT) && vd_tensor_storage(n) == st)
+            return 1;
+        for (int s = 0; s < n->n_src; s++)
+            if (n->src[s] && vd_tensor_storage(n->src[s]) == st) return 1;
+    }
+    return 0;
+}
+
+/* Sets ex->prep[t->id] when t's kernel wants prepared data. A kernel that absorbs its first
+ * source (VD_CPU_PREP_ABSORBS_SRC0) reads that source's inputs when t runs, which the planner
+ * does not know: it gets its data only if they are alive then, and the source is skipped when
+ * nothing else reads it. */
 static vkdetr_status prepare_node(vd_exec *ex, const vd_cpu_op *op, vd_tensor *t) {
     int variant = 0;
     const vd_tensor *key = op->prep_key ? op->prep_key(t, &variant) : NULL;
     if (!key) return VKDETR_OK;
+    if (variant & VD_CPU_PREP_ABSORBS_SRC0) {
+        const vd_tensor *s = t->src[0];
+        for (int i = 0; i < s->n_src; i++)
+            if (s->src[i] && !alive_at(ex->g, s->src[i], t->id)) return VKDETR_OK;
+        if (s->id >= 0 && s->op != VD_OP_LEAF && !(s->flags & VD_TENSOR_OUTPUT) &&
+            count_readers(ex->g, s) == 1)
+            ex->skip[s->id] = 1;
+    }
     void *data;
     if (key->flags & VD_TENSOR_WEIGHT) {
         data = prep_cached(ex->be, op, t, key, variant);
@@ -105,7 +141,8 @@ static vkdetr_status exec_create(vd_backend *bep, vd_graph *g, int n_threads, vd
     if (!ex->act) goto oom;
     ex->prep = vd_calloc((size_t)VD_MAX(g->n_nodes, 1), sizeof *ex->prep);
     ex->owned = vd_calloc((size_t)VD_MAX(g->n_nodes, 1), sizeof *ex->owned);
-    if (!ex->prep || !ex->owned) goto oom;
+    ex->skip = vd_calloc((size_t)VD_MAX(g->n_nodes, 1), 1);
+    if (!ex->prep || !ex->owned || !ex->skip) goto oom;
     for (int i = 0; i < g->n_nodes; i++) {
         vd_tensor *t = g->nodes[i];
         if (t->op == VD_OP_LEAF && !(t->flags & VD_TENSOR_INPUT)) continue;
@@ -166,7 +203,7 @@ static vkdetr_status exec_run(vd_exec *ex, vd_profile *prof) {
     double t_start = vd_time_ms();
     for (int i = 0; i < g->n_nodes; i++) {
         vd_tensor *t = g->nodes[i];
-        if (t->op == VD_OP_LEAF || t->op == VD_OP_VIEW) {
+        if (t->op == VD_OP_LEAF || t->op == VD_OP_VIEW || ex->skip[i]) {
             if (prof && i < prof->n_nodes) prof->node_ms[i] = 0;
             continue;
         }
@@ -190,6 +227,7 @@ static void exec_free(vd_exec *ex) {
     for (int i = 0; i < ex->n_owned; i++) vd_aligned_free(ex->owned[i]);
     vd_free(ex->owned);
     vd_free(ex->prep);
+    vd_free(ex->skip);
     vd_free(ex);
 }
 

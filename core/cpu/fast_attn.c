@@ -8,8 +8,9 @@
  *
  * msda: tasks over (head, block of queries), head-major, so that the samples of one task come
  * from that head's Dh channels of value only (value is [S, M*Dh]: a head's slice of a row is
- * one or two cache lines), which stay in L2 for the whole task; each point's 4 taps are
- * gathered with the sampling weight folded into the tap weights. */
+ * one or two cache lines); each point's 4 taps are gathered with the sampling weight folded
+ * into the tap weights, their rows prefetched first. It can also absorb the value projection
+ * (below). */
 #include "core/cpu/fast_avx2.h"
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -135,33 +136,92 @@ void vd_cpu_mm_attention(const vd_cpu_ctx *ctx, vd_tensor *dst) {
     vd_pool_run(ctx->pool, (int)(j.nb * j.heads * j.q_tiles), mha_task, &j);
 }
 
-/* ---- multi-scale deformable attention ------------------------------------------------------ */
+/* ---- multi-scale deformable attention ------------------------------------------------------
+ *
+ * With value = linear(memory) computed nowhere else (the decoder's value_proj), the CPU
+ * executor lets this kernel absorb that linear (VD_CPU_PREP_ABSORBS_SRC0): sampling is linear,
+ * so per query and head
+ *     out_h = sum_taps a * (memory[tap] W_h^T + b_h) = (sum_taps a * memory[tap]) W_h^T + b_h * sum_taps a
+ * (a: softmax weight x bilinear weight; taps outside the map contribute nothing, bias
+ * included). The sampled rows are full memory rows (C_in floats, not Dh), but the projection
+ * then costs Q*M*C_in*Dh instead of S*C_in*C: 15x fewer flops at 640x640. The weight is
+ * prepared as [W | b]^T packed, so one vd_mm per head adds the bias term through an extra
+ * column of the sampled rows that holds sum a. */
 
 typedef struct msda_job {
     const vd_cpu_ctx *ctx;
     const vd_msda_params *p;
     const float *value, *offsets, *logits, *ref, *pscale;
+    const float *mem, *wp; /* absorbed value projection: memory (S, Cin), [W | b]^T packed */
     float *out;
-    int64_t nq, c, dh, start[VD_MAX_LEVELS];
+    int64_t nq, c, dh, cin, start[VD_MAX_LEVELS];
     int lp, qblocks;
     int64_t qb;
-    size_t scratch_per_thread;
+    size_t tap_bytes, scratch_per_thread;
 } msda_job;
 
-/* per thread: LP softmax weights (padded to 8 bytes), 4 LP tap rows and 4 LP tap weights */
-static size_t msda_thread_bytes(const vd_tensor *dst) {
-    size_t lp = (size_t)vd_cpu_msda_points(&dst->p.msda);
-    return (lp + (lp & 1)) * sizeof(float) + 4 * lp * (sizeof(float *) + sizeof(float));
+/* the value projection an MSDA node can absorb: a linear with no residual nor activation on
+ * 2D rows, output channels in whole panels per head */
+static const vd_tensor *msda_value_linear(const vd_tensor *dst) {
+    const vd_tensor *v = dst->src[0];
+    if (v->op != VD_OP_LINEAR || v->src[3] || v->p.linear.act != VD_ACT_NONE) return NULL;
+    if (v->src[0]->ndim != 2 || !vd_cpu_has_avx2()) return NULL;
+    int64_t dh = dst->ne[1] / dst->p.msda.n_heads;
+    return dh % VD_MM_NR == 0 ? v : NULL;
 }
+
+const vd_tensor *vd_cpu_hm_msda_prep_key(const vd_tensor *dst, int *variant) {
+    const vd_tensor *v = msda_value_linear(dst);
+    *variant = VD_CPU_PREP_ABSORBS_SRC0;
+    return v ? v->src[1] : NULL;
+}
+
+/* [W | b]^T packed: depth C_in + 1 (the last row the bias, or zeros), C columns */
+void *vd_cpu_hm_msda_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
+    (void)variant;
+    const vd_tensor *v = msda_value_linear(dst);
+    const vd_tensor *wt = v->src[1], *bt = v->src[2];
+    int64_t c = wt->ne[0], cin = wt->ne[1];
+    *bytes = vd_mm_packed_floats(cin + 1, c) * sizeof(float);
+    float *wb = vd_malloc((size_t)(c * (cin + 1)) * sizeof(float)); // (C, Cin + 1)
+    float *bp = vd_aligned_alloc(*bytes);
+    if (wb && bp) {
+        const float *w = wt->data, *b = bt ? bt->data : NULL;
+        for (int64_t o = 0; o < c; o++) {
+            memcpy(wb + o * (cin + 1), w + o * cin, (size_t)cin * sizeof(float));
+            wb[o * (cin + 1) + cin] = b ? b[o] : 0.0f;
+        }
+        vd_mm_pack_b(wb, cin + 1, 1, cin + 1, c, bp);
+    } else {
+        vd_aligned_free(bp);
+        bp = NULL;
+    }
+    vd_free(wb);
+    return bp;
+}
+
+/* per thread: LP softmax weights (padded to 8 bytes), 4 LP tap rows and 4 LP tap weights;
+ * absorbing the projection, the sampled rows of a block of queries, (qb, C_in + 1) */
+static size_t msda_tap_bytes(const vd_tensor *dst) {
+    size_t lp = (size_t)vd_cpu_msda_points(&dst->p.msda);
+    return vd_cpu_slice_bytes((lp + (lp & 1)) * sizeof(float) +
+                              4 * lp * (sizeof(int64_t) + sizeof(float)));
+}
+
+#define MSDA_QB_ABSORB 64 /* queries per block when absorbing the projection */
 
 size_t vd_cpu_hm_msda_scratch(const vd_tensor *dst, int n_threads) {
-    return vd_cpu_slice_bytes(msda_thread_bytes(dst)) * (size_t)n_threads;
+    size_t per = msda_tap_bytes(dst);
+    const vd_tensor *v = msda_value_linear(dst);
+    if (v) per += vd_cpu_slice_bytes((size_t)(MSDA_QB_ABSORB * (v->src[0]->ne[1] + 1)) * 4);
+    return per * (size_t)n_threads;
 }
 
-/* out_h = sum over points and taps of (softmax weight * tap weight) * value row. First the
- * taps of every point (rows prefetched: they are scattered over the whole map), then the sums;
- * taps outside the map are skipped. */
-static void msda_query_head(const msda_job *j, int64_t q, int64_t m, float *wt) {
+/* The taps of query q, head m: rows (token index over all levels) and weights (softmax weight
+ * x bilinear weight), those outside the map left out; returns their count. Each row is
+ * prefetched at base + row * stride: they are scattered over the whole map. */
+static int msda_taps(const msda_job *j, int64_t q, int64_t m, float *wt, int64_t *rows,
+                     float *tw, const float *base, int64_t stride) {
     const vd_msda_params *p = j->p;
     int lp = j->lp;
     const float *lg = j->logits + (q * p->n_heads + m) * lp;
@@ -171,11 +231,8 @@ static void msda_query_head(const msda_job *j, int64_t q, int64_t m, float *wt) 
     float inv = 1.0f / sum;
     const float *off = j->offsets + (q * p->n_heads + m) * lp * 2;
     const float *ref = j->ref + q * p->ref_dim;
-    const float **rows = (const float **)(wt + lp + (lp & 1)); /* (4 * LP) tap rows */
-    float *tw = (float *)(rows + 4 * lp);                       /* (4 * LP) tap weights */
     int nt = 0, k = 0;
-    for (int l = 0; l < p->n_levels; l++) {
-        const float *base = j->value + j->start[l] * j->c + m * j->dh;
+    for (int l = 0; l < p->n_levels; l++)
         for (int pt = 0; pt < p->points[l]; pt++, k++) {
             float lx, ly;
             vd_cpu_msda_loc(p, ref, off + 2 * k, j->pscale, l, k, &lx, &ly);
@@ -183,42 +240,88 @@ static void msda_query_head(const msda_job *j, int64_t q, int64_t m, float *wt) 
             vd_cpu_bilinear_taps(lx, ly, p->h[l], p->w[l], &t);
             for (int i = 0; i < 4; i++) {
                 if (t.idx[i] < 0) continue;
-                rows[nt] = base + t.idx[i] * j->c;
-                __builtin_prefetch(rows[nt], 0, 3);
-                __builtin_prefetch(rows[nt] + j->dh - 1, 0, 3);
+                rows[nt] = j->start[l] + t.idx[i];
+                __builtin_prefetch(base + rows[nt] * stride, 0, 3);
                 tw[nt++] = wt[k] * inv * t.w[i];
             }
         }
+    return nt;
+}
+
+#if VD_HAVE_AVX2_CODE
+static VD_AVX2 void axpy_avx2(float a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+#endif
+
+static void axpy(int avx2, float a, const float *x, float *y, int64_t n) {
+#if VD_HAVE_AVX2_CODE
+    if (avx2) {
+        axpy_avx2(a, x, y, n);
+        return;
     }
-    float *out = j->out + q * j->c + m * j->dh;
-    for (int64_t d = 0; d < j->dh; d++) out[d] = 0;
-    for (int i = 0; i < nt; i++) {
-        const float *r = rows[i];
-        float w = tw[i];
-        for (int64_t d = 0; d < j->dh; d++) out[d] += w * r[d];
-    }
+#endif
+    (void)avx2;
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
 static void msda_task(void *arg, int task, int thread) {
     const msda_job *j = arg;
-    float *wt = vd_cpu_thread_scratch(j->ctx, j->scratch_per_thread, thread);
+    char *sc = vd_cpu_thread_scratch(j->ctx, j->scratch_per_thread, thread);
+    int lp = j->lp, avx2 = vd_cpu_has_avx2();
+    float *wt = (float *)sc;                             /* (LP) */
+    int64_t *rows = (int64_t *)(wt + lp + (lp & 1));     /* (4 LP) */
+    float *tw = (float *)(rows + 4 * lp);                /* (4 LP) */
     int64_t m = task / j->qblocks, q0 = (task % j->qblocks) * j->qb;
     int64_t q1 = VD_MIN(j->nq, q0 + j->qb);
-    for (int64_t q = q0; q < q1; q++) msda_query_head(j, q, m, wt);
+    if (!j->wp) { /* sum of value rows, head m's Dh channels */
+        const float *base = j->value + m * j->dh;
+        for (int64_t q = q0; q < q1; q++) {
+            int nt = msda_taps(j, q, m, wt, rows, tw, base, j->c);
+            float *out = j->out + q * j->c + m * j->dh;
+            for (int64_t d = 0; d < j->dh; d++) out[d] = 0;
+            for (int i = 0; i < nt; i++) axpy(avx2, tw[i], base + rows[i] * j->c, out, j->dh);
+        }
+        return;
+    }
+    /* absorbed projection: sampled memory rows and sum a, then (rows, C_in + 1) x W_h^T */
+    int64_t ld = j->cin + 1;
+    float *srows = (float *)(sc + j->tap_bytes); /* (qb, C_in + 1) */
+    for (int64_t q = q0; q < q1; q++) {
+        int nt = msda_taps(j, q, m, wt, rows, tw, j->mem, j->cin);
+        float *sr = srows + (q - q0) * ld, asum = 0;
+        for (int64_t d = 0; d < j->cin; d++) sr[d] = 0;
+        for (int i = 0; i < nt; i++) {
+            axpy(avx2, tw[i], j->mem + rows[i] * j->cin, sr, j->cin);
+            asum += tw[i];
+        }
+        sr[j->cin] = asum;
+    }
+    vd_mm(srows, ld, j->wp + m * j->dh * ld, ld, j->out + q0 * j->c + m * j->dh, j->c, q1 - q0,
+          j->dh, NULL);
 }
 
 void vd_cpu_hm_msda(const vd_cpu_ctx *ctx, vd_tensor *dst) {
     const vd_msda_params *p = &dst->p.msda;
+    const float *wp = ctx->prep ? ctx->prep[dst->id] : NULL;
     msda_job j = {ctx, p, dst->src[0]->data, dst->src[1]->data, dst->src[2]->data,
-                  dst->src[3]->data, p->ref_dim == 4 ? dst->src[4]->data : NULL, dst->data,
-                  dst->ne[0], dst->ne[1], dst->ne[1] / p->n_heads, {0}, vd_cpu_msda_points(p),
-                  1, 0, msda_thread_bytes(dst)};
+                  dst->src[3]->data, p->ref_dim == 4 ? dst->src[4]->data : NULL, NULL, wp,
+                  dst->data, dst->ne[0], dst->ne[1], dst->ne[1] / p->n_heads, 0, {0},
+                  vd_cpu_msda_points(p), 1, 0, msda_tap_bytes(dst), 0};
     for (int l = 1; l < p->n_levels; l++)
         j.start[l] = j.start[l - 1] + (int64_t)p->h[l - 1] * p->w[l - 1];
-    /* every head alone when that makes enough tasks, else blocks of queries too */
+    j.scratch_per_thread = vd_cpu_hm_msda_scratch(dst, 1);
+    /* every head alone when that makes enough tasks, else blocks of queries too; absorbing the
+     * projection, blocks of at most MSDA_QB_ABSORB queries */
     int64_t want = ctx->n_threads > 1 ? 4 * (int64_t)ctx->n_threads : 1;
-    j.qblocks = (int)VD_MAX(1, ceil_div(want, p->n_heads));
-    if (j.nq < j.qblocks) j.qblocks = (int)VD_MAX(1, j.nq);
+    int64_t qblocks = VD_MAX(1, ceil_div(want, p->n_heads));
+    if (wp) {
+        const vd_tensor *v = dst->src[0];
+        j.mem = v->src[0]->data;
+        j.cin = v->src[0]->ne[1];
+        qblocks = VD_MAX(qblocks, ceil_div(j.nq, MSDA_QB_ABSORB));
+    }
+    j.qblocks = (int)VD_MAX(1, VD_MIN(qblocks, j.nq));
     j.qb = ceil_div(j.nq, j.qblocks);
     vd_pool_run(ctx->pool, (int)(p->n_heads * j.qblocks), msda_task, &j);
 }

@@ -120,6 +120,8 @@ void vd_cpu_mm_attention(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_mm_attention_scratch(const vd_tensor *dst, int n_threads);
 void vd_cpu_hm_msda(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_hm_msda_scratch(const vd_tensor *dst, int n_threads);
+const vd_tensor *vd_cpu_hm_msda_prep_key(const vd_tensor *dst, int *variant);
+void *vd_cpu_hm_msda_prep_make(const vd_tensor *dst, int variant, size_t *bytes);
 
 /* Separable pool2d (fast_pool.c): a pass along rows, then down columns. */
 void vd_cpu_sep_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
