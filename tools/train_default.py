@@ -5,7 +5,7 @@ The data come from tools/shapes_dataset.py (procedural, seeded, exact boxes and 
 nothing is downloaded. One command does everything:
 
     /opt/vkdetr-py/bin/python tools/train_default.py --out assets/models/default \\
-        --val /tmp/vkdetr-shapes/val --minutes 80
+        --val /tmp/vkdetr-shapes/val --minutes 85
 
   1. writes the held-out val set (COCO: images/ + annotations.json) unless it is there already,
   2. trains RTDetrForObjectDetection from scratch on scenes generated on the fly, for --minutes
@@ -354,7 +354,7 @@ def main():
     ap.add_argument("--out", default="assets/models/default", help="export folder (default %(default)s)")
     ap.add_argument("--val", default="/tmp/vkdetr-shapes/val", help="val set folder (default %(default)s)")
     ap.add_argument("--val-images", type=int, default=400, help="val set size (default %(default)s)")
-    ap.add_argument("--minutes", type=float, default=80.0, help="training wall time (default %(default)s)")
+    ap.add_argument("--minutes", type=float, default=85.0, help="training wall time (default %(default)s)")
     ap.add_argument("--seed", type=int, default=1, help="training seed (default %(default)s)")
     ap.add_argument("--input-size", type=int, default=320, help="square input side (default %(default)s)")
     ap.add_argument("--batch", type=int, default=6, help="batch size (default %(default)s)")
