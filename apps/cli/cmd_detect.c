@@ -228,6 +228,8 @@ static uint8_t *to_rgb(const vkdetr_image *img) {
     return rgb;
 }
 
+static int table_on_stdout(const detect_run *run);
+
 static int write_annotated(detect_run *run, const char *path, const char *stem,
                            const vkdetr_image *img, const vkdetr_result *r) {
     char out[PATH_MAX];
@@ -235,7 +237,9 @@ static int write_annotated(detect_run *run, const char *path, const char *stem,
         snprintf(out, sizeof out, "%s", run->o->output);
     } else {
         int jpeg = vd_files_has_ext(path, ".jpg") || vd_files_has_ext(path, ".jpeg");
-        if ((size_t)snprintf(out, sizeof out, "%s/%s%s", run->o->output, stem,
+        size_t dl = strlen(run->o->output);
+        while (dl > 1 && run->o->output[dl - 1] == '/') dl--; /* "out/" -> "out/x.png" */
+        if ((size_t)snprintf(out, sizeof out, "%.*s/%s%s", (int)dl, run->o->output, stem,
                              jpeg ? ".jpg" : ".png") >= sizeof out) {
             cli_errorf("%s: output path too long", path);
             return -1;
@@ -259,6 +263,7 @@ static int write_annotated(detect_run *run, const char *path, const char *stem,
         cli_errorf("%s", vd_app_last_error());
         return -1;
     }
+    if (table_on_stdout(run)) printf("  annotated image: %s\n", out);
     return 0;
 }
 
@@ -299,6 +304,13 @@ static void record_failure(detect_run *run, const char *path, const char *messag
     if (run->json_errors) cJSON_AddItemToArray(run->json_errors, vd_results_error_json(path, message));
 }
 
+/* The readable table goes to stdout unless a machine-readable output took it. */
+static int table_on_stdout(const detect_run *run) {
+    int taken = run->o->jsonl || (run->o->json && !strcmp(run->o->json, "-")) ||
+                (run->o->coco && !strcmp(run->o->coco, "-"));
+    return !run->o->quiet && !taken;
+}
+
 static void emit_results(detect_run *run, const char *path, const vkdetr_result *v) {
     if (run->o->jsonl || run->json_images) {
         cJSON *item = vd_results_image_json(path, v, run->with_masks);
@@ -308,9 +320,7 @@ static void emit_results(detect_run *run, const char *path, const vkdetr_result 
         else
             cJSON_Delete(item);
     }
-    int stdout_taken = run->o->jsonl || (run->o->json && !strcmp(run->o->json, "-")) ||
-                       (run->o->coco && !strcmp(run->o->coco, "-"));
-    if (!run->o->quiet && !stdout_taken) print_table(path, v);
+    if (table_on_stdout(run)) print_table(path, v);
     if (run->coco_results) {
         int64_t id = vd_coco_image_id(run->coco_index, path);
         if (id < 0) {
