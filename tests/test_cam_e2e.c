@@ -34,7 +34,7 @@
 #include "source.h"
 #include "videowriter.h"
 
-enum { CLIP_FRAMES = 24, CLIP_FPS = 8 };
+enum { CLIP_FRAMES = 16, CLIP_FPS = 8 };
 
 static char g_dir[512];
 static char g_model[1024];
@@ -196,9 +196,10 @@ static const char *window_run(const char *threshold, const char *shots, int *fra
      * context to decide how to present a software framebuffer, which loads Mesa) */
     const char *env[] = {display, "SDL_RENDER_DRIVER=software", "SDL_VIDEODRIVER=x11",
                          "SDL_FRAMEBUFFER_ACCELERATION=0", NULL};
+    /* every frame (--all-frames), so that a slow build still shows the 8 frames */
     const char *args[] = {"--input", g_clip, "-t", threshold, "--screenshot-after", "3",
-                          "--screenshot-dir", shots, "--jsonl", "-n", "8", "--keys",
-                          "5:+,5:-,6:f,6:f", NULL};
+                          "--screenshot-dir", shots, "--jsonl", "-n", "8", "--all-frames",
+                          "--keys", "5:+,5:-,6:f,6:f", NULL};
     mkdir(shots, 0777);
     *out = cam_model(args, env);
     if (!vd_cli_expect(out, 0, "vkdetr-cam window")) fail();
@@ -435,8 +436,8 @@ static int setup(void **state) {
         snprintf(cfg, sizeof cfg, "%s/config.json", g_model);
         if (!exists(cfg)) g_model[0] = '\0';
     }
-    /* random weights score around 0.5; the trained model is sure of what it sees */
-    g_threshold = strstr(g_model, "tiny") ? 0.3f : 0.5f;
+    /* random weights score around 0.5, and the bundled model (under-trained) mostly 0.3-0.5 */
+    g_threshold = 0.3f;
     snprintf(g_clip, sizeof g_clip, "%s/clip.mp4", g_dir);
     if (make_clip()) {
         fprintf(stderr, "cannot make the test clip: %s\n", vd_app_last_error());
