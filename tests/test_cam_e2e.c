@@ -9,8 +9,9 @@
  *     model (--slow) on a fast synthetic source: stale frames dropped and counted;
  *   - errors: a missing camera (message lists devices and suggests --input), conflicting
  *     options, a missing file, no display, a missing model, bad --keys.
- * The model: the bundled default (assets/models/default) when it is there, else the tiny
- * RT-DETR fixture; the tests that need one are skipped without either. SDL uses its software
+ * The model in the window: the bundled default (assets/models/default) when it is there, else
+ * the tiny RT-DETR fixture; the headless tests run the tiny fixture (many frames, and they test
+ * the plumbing, not the model); the tests that need a model are skipped without either. SDL uses its software
  * renderer here (SDL_RENDER_DRIVER=software): what is tested is our drawing and read-back, not
  * the X server's OpenGL. */
 #include <fcntl.h>
@@ -38,6 +39,7 @@ enum { CLIP_FRAMES = 16, CLIP_FPS = 8 };
 
 static char g_dir[512];
 static char g_model[1024];
+static char g_fast_model[1024]; /* the tiny fixture, else g_model */
 static char g_clip[1100];
 static char g_lsan[1200];
 static float g_threshold;
@@ -69,11 +71,12 @@ static vd_cli_result cam(const char *const *args, const char *const *extra_env) 
 
 /* As cam, with the model on the CPU backend with one thread (the results do not depend on
  * it, and a pool of two threads on two busy cores is much slower). */
-static vd_cli_result cam_model(const char *const *args, const char *const *extra_env) {
+static vd_cli_result cam_with(const char *model, const char *const *args,
+                              const char *const *extra_env) {
     const char *argv[64];
     int n = 0;
     argv[n++] = "-m";
-    argv[n++] = g_model;
+    argv[n++] = model;
     argv[n++] = "--backend";
     argv[n++] = "cpu";
     argv[n++] = "--threads";
@@ -81,6 +84,17 @@ static vd_cli_result cam_model(const char *const *args, const char *const *extra
     for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
     argv[n] = NULL;
     return cam(argv, extra_env);
+}
+
+/* The model the window test shows (the bundled one when it is there). */
+static vd_cli_result cam_model(const char *const *args, const char *const *extra_env) {
+    return cam_with(g_model, args, extra_env);
+}
+
+/* The tiny fixture, for the tests of the plumbing (outputs, drops), which do not need a
+ * trained model and run many frames (a build with sanitizers is slow). */
+static vd_cli_result cam_fast(const char *const *args, const char *const *extra_env) {
+    return cam_with(g_fast_model, args, extra_env);
 }
 
 /* "key=<number>" from the statistics line on stderr; -1 when missing. */
@@ -188,8 +202,8 @@ done:
 
 /* Runs the clip in a window at threshold t and returns the screenshot's path (static) and the
  * frame number it shows. */
-static const char *window_run(const char *threshold, const char *shots, int *frame,
-                              vd_cli_result *out) {
+static const char *window_run(const char *threshold, const char *frames, const char *shots,
+                              int *frame, vd_cli_result *out) {
     char display[32];
     snprintf(display, sizeof display, "DISPLAY=:%d", g_display);
     /* the software renderer; no OpenGL probe for the window surface either (SDL opens a GL
@@ -198,7 +212,7 @@ static const char *window_run(const char *threshold, const char *shots, int *fra
                          "SDL_FRAMEBUFFER_ACCELERATION=0", NULL};
     /* every frame (--all-frames), so that a slow build still shows the 8 frames */
     const char *args[] = {"--input", g_clip, "-t", threshold, "--screenshot-after", "3",
-                          "--screenshot-dir", shots, "--jsonl", "-n", "8", "--all-frames",
+                          "--screenshot-dir", shots, "--jsonl", "-n", frames, "--all-frames",
                           "--keys", "5:+,5:-,6:f,6:f", NULL};
     mkdir(shots, 0777);
     *out = cam_model(args, env);
@@ -249,7 +263,7 @@ static void test_window_screenshot(void **state) {
     snprintf(thr, sizeof thr, "%.2f", g_threshold);
     vd_cli_result r;
     int frame;
-    const char *shot = window_run(thr, tmp("shots"), &frame, &r);
+    const char *shot = window_run(thr, "8", tmp("shots"), &frame, &r);
     fprintf(stderr, "%s", r.err);
     assert_true(stat_of(r.err, "shown") >= 4);
     assert_true(stat_of(r.err, "latency_mean_ms") > 0);
@@ -270,7 +284,7 @@ static void test_window_screenshot(void **state) {
     assert_true(with_boxes >= 40);
 
     /* the control: no detection passes threshold 1 */
-    shot = window_run("1", tmp("shots-none"), &frame, &r);
+    shot = window_run("1", "4", tmp("shots-none"), &frame, &r);
     vd_cli_result_free(&r);
     long without = count_colour(shot, colour, &w, &h);
     fprintf(stderr, "control %s: %ld pixels of that colour\n", shot, without);
@@ -284,7 +298,7 @@ static void test_headless_video_and_folder(void **state) {
     NEED_MODEL();
     const char *mp4 = tmp("annotated.mp4");
     const char *args[] = {"--input", g_clip, "--headless", "--all-frames", "-o", mp4, "-q", NULL};
-    vd_cli_result r = cam_model(args, NULL);
+    vd_cli_result r = cam_fast(args, NULL);
     assert_true(vd_cli_expect(&r, 0, "headless mp4"));
     assert_true(stat_of(r.err, "shown") == CLIP_FRAMES);
     assert_true(stat_of(r.err, "dropped") == 0);
@@ -304,7 +318,7 @@ static void test_headless_video_and_folder(void **state) {
     const char *dir = tmp("frames");
     const char *args2[] = {"--input", g_clip, "--headless", "--no-pace", "--all-frames", "-n",
                            "3", "-o", dir, "--out-format", "jpg", "-q", NULL};
-    r = cam_model(args2, NULL);
+    r = cam_fast(args2, NULL);
     assert_true(vd_cli_expect(&r, 0, "headless folder"));
     vd_cli_result_free(&r);
     char path[1200];
@@ -320,7 +334,7 @@ static void test_slow_model_drops(void **state) {
     /* 100 frames a second, a model made 150 ms slower: most frames are stale */
     const char *args[] = {"--input", "synth:160x120@100", "--headless", "--slow", "150", "-n",
                           "5", "--jsonl", NULL};
-    vd_cli_result r = cam_model(args, NULL);
+    vd_cli_result r = cam_fast(args, NULL);
     assert_true(vd_cli_expect(&r, 0, "slow model"));
     fprintf(stderr, "%s", r.err);
     double dropped = stat_of(r.err, "dropped");
@@ -436,6 +450,9 @@ static int setup(void **state) {
         snprintf(cfg, sizeof cfg, "%s/config.json", g_model);
         if (!exists(cfg)) g_model[0] = '\0';
     }
+    snprintf(g_fast_model, sizeof g_fast_model, "%s", vd_test_path("tests/data/rtdetr_v1_tiny"));
+    snprintf(cfg, sizeof cfg, "%s/config.json", g_fast_model);
+    if (!exists(cfg)) snprintf(g_fast_model, sizeof g_fast_model, "%s", g_model);
     /* random weights score around 0.5, and the bundled model (under-trained) mostly 0.3-0.5 */
     g_threshold = 0.3f;
     snprintf(g_clip, sizeof g_clip, "%s/clip.mp4", g_dir);
