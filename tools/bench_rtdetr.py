@@ -44,7 +44,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONNX_OPSET = 17  # GridSample needs >= 16; 17 adds LayerNormalization
 ATOL_LOGITS = 1e-3
 ATOL_BOXES = 1e-4
-LOAD_WARN = 1.5
+LOAD_WARN = 1.5  # 1-minute load average before the run
+BG_WARN = 0.25  # CPUs kept busy by other processes during a measurement
 HIDDEN_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 STAGES = ("preprocess", "backbone", "encoder", "decoder", "postprocess")
 
@@ -446,9 +447,23 @@ def child_env(threads=None):
     return env
 
 
-def spawn(cmd, env, timeout=None):
-    """Runs cmd; returns (rc, stdout, stderr, wall_ms, maxrss_kb of that child alone)."""
+def cpu_busy_s():
+    """CPU seconds the whole machine has been busy (all CPUs, steal included), /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = v
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def spawn(cmd, env):
+    """Runs cmd; returns (rc, stdout, stderr, wall_ms, maxrss_kb of that child alone, the
+    CPUs the rest of the machine kept busy meanwhile: machine busy time minus the child's CPU
+    time, per wall second)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        b0 = cpu_busy_s()
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         try:
@@ -456,16 +471,17 @@ def spawn(cmd, env, timeout=None):
         except KeyboardInterrupt:
             p.kill()
             raise
-        wall = (time.perf_counter() - t0) * 1e3
+        wall = time.perf_counter() - t0
+        other = max(0.0, cpu_busy_s() - b0 - ru.ru_utime - ru.ru_stime) / max(wall, 1e-3)
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return (p.returncode, out.read().decode(errors="replace"),
-                err.read().decode(errors="replace"), wall, ru.ru_maxrss)
+                err.read().decode(errors="replace"), wall * 1e3, ru.ru_maxrss, other)
 
 
 def run_json(cmd, env, what):
-    rc, out, err, wall, rss = spawn(cmd, env)
+    rc, out, err, wall, rss, other = spawn(cmd, env)
     if rc != 0:
         raise RuntimeError(f"{what} failed (exit {rc}): {' '.join(cmd)}\n{err[-3000:]}")
     try:
@@ -474,6 +490,7 @@ def run_json(cmd, env, what):
         raise RuntimeError(f"{what}: no JSON on stdout ({e}):\n{out[-2000:]}\n{err[-2000:]}")
     res["wall_ms"] = wall
     res["maxrss_kb"] = rss
+    res["background_cpus"] = round(other, 3)
     return res
 
 
@@ -530,7 +547,7 @@ class Bench:
         if a.reexport:
             cmd.append("--reexport")
         self.log(f"[{name}] checkpoint {d}")
-        rc, out, err, _, _ = spawn(cmd, child_env(max(a.threads)))
+        rc, out, err, _, _, _ = spawn(cmd, child_env(max(a.threads)))
         if err.strip():
             self.log(err.rstrip())
         if rc != 0:
@@ -555,8 +572,10 @@ def summarize(rounds):
         else:
             p50s = [median(r["times_ms"]) for r in rs]
             mins = [min(r["times_ms"]) for r in rs]
+        bg = [r.get("background_cpus", float("nan")) for r in rs]
         s = {"p50_ms": median(p50s), "round_p50_ms": p50s, "min_ms": min(mins),
-             "peak_rss_mb": max(r["maxrss_kb"] for r in rs) / 1024.0}
+             "peak_rss_mb": max(r["maxrss_kb"] for r in rs) / 1024.0,
+             "background_cpus": bg}
         if peer == "vkdetr":
             stages = [vkdetr_stage_ms(r) for r in rs]
             s["stage_ms"] = {k: median([st[k] for st in stages]) for k in STAGES}
@@ -609,8 +628,10 @@ def bench_model(b, name, prep):
                     rnd["ort"] = b.py_worker("ort", onnx_path, n, a.warmup, a.runs)
                     rnd["cold_ort"] = cold_from_worker(rnd["ort"])
                     v = median(rnd["ort"]["times_ms"])
+                bg = rnd[peer].get("background_cpus", float("nan"))
                 b.log(f"[{name}] threads {n} round {k + 1}/{a.rounds}: {peer:8s} p50 "
-                      f"{v:9.1f} ms   (load average {loadavg()[0]:.2f})")
+                      f"{v:9.1f} ms   (other processes {bg:.2f} CPUs, load average "
+                      f"{loadavg()[0]:.2f})")
             rnd["loadavg_end"] = loadavg()
             rounds.append(rnd)
         summary, cold = summarize(rounds)
@@ -711,6 +732,11 @@ def ratio(a, b):
     return "-" if not a or not b or math.isnan(a) or math.isnan(b) else f"{a / b:.2f}"
 
 
+def bgmax(summary):
+    v = [x for s in summary.values() for x in s.get("background_cpus", []) if not math.isnan(x)]
+    return f"{max(v):.2f}" if v else "-"
+
+
 def group_of(op):
     for g, names in GROUPS.items():
         if op in names:
@@ -736,11 +762,19 @@ def report(env, results, args):
          if "openblas_core_with_environment" in env else ""))
     la0, la1 = env["loadavg_start"], env.get("loadavg_end", [float("nan")] * 3)
     p(f"- load average (1/5/15 min): start {la0[0]:.2f} {la0[1]:.2f} {la0[2]:.2f}, end "
-      f"{la1[0]:.2f} {la1[1]:.2f} {la1[2]:.2f}")
-    if max(la0[0], la1[0]) > LOAD_WARN:
-        p(f"- **WARNING: 1-minute load average above {LOAD_WARN}: other processes competed for "
-          f"the CPUs, so these numbers are not trustworthy (ratios less so than absolute "
-          f"times, since the peers alternate).**")
+      f"{la1[0]:.2f} {la1[1]:.2f} {la1[2]:.2f} (the end and the per-round values include "
+      f"the benchmark's own 1-2 busy threads)")
+    bgs = [x for r in results for e in r["threads"].values() for s in e["summary"].values()
+           for x in s.get("background_cpus", []) if not math.isnan(x)]
+    if bgs:
+        p(f"- other processes kept {min(bgs):.2f} to {max(bgs):.2f} CPUs busy during the "
+          f"measurements (machine busy time from /proc/stat, steal included, minus the "
+          f"measured process's own CPU time)")
+    if la0[0] > LOAD_WARN or (bgs and max(bgs) > BG_WARN):
+        p(f"- **WARNING: the machine was not quiet (1-minute load average above {LOAD_WARN} at "
+          f"the start, or other processes above {BG_WARN} CPUs during a measurement): other "
+          f"processes competed for the CPUs, so these numbers are not trustworthy (ratios "
+          f"less so than absolute times, since the peers alternate).**")
     p(f"- input {args.width}x{args.height}, batch 1; {args.rounds} round(s) x {args.runs} timed "
       f"run(s) after {args.warmup} warm-up per peer and round, peers alternating in fresh "
       f"processes; ms = median of the round medians (p50), min = fastest run")
@@ -764,8 +798,9 @@ def report(env, results, args):
 
     p("## Latency\n")
     p("| model | threads | vkdetr ms | PyTorch ms | ORT ms | vkdetr/PyTorch | vkdetr/ORT "
-      "| min vkdetr/PyTorch/ORT ms | RSS vkdetr/PyTorch/ORT MB | load avg |")
-    p("|---|---|---|---|---|---|---|---|---|---|")
+      "| min vkdetr/PyTorch/ORT ms | RSS vkdetr/PyTorch/ORT MB | other CPUs busy, max "
+      "| load avg |")
+    p("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         for n, e in r["threads"].items():
             s = e["summary"]
@@ -778,12 +813,16 @@ def report(env, results, args):
               f"| {f1(g('vkdetr', 'min_ms'))} / {f1(g('pytorch', 'min_ms'))} / "
               f"{f1(g('ort', 'min_ms'))} "
               f"| {g('vkdetr', 'peak_rss_mb'):.0f} / {g('pytorch', 'peak_rss_mb'):.0f} / "
-              f"{g('ort', 'peak_rss_mb'):.0f} | {min(las):.1f}-{max(las):.1f} |")
-    p("\nRound medians (ms), to judge the noise:\n")
+              f"{g('ort', 'peak_rss_mb'):.0f} | {bgmax(s)} | {min(las):.1f}-{max(las):.1f} |")
+    p("\nRound medians in ms (in brackets: CPUs that other processes kept busy meanwhile), to "
+      "judge the noise:\n")
     for r in results:
         for n, e in r["threads"].items():
-            parts = [f"{peer} " + ", ".join(f"{x:.0f}" for x in s["round_p50_ms"])
-                     for peer, s in e["summary"].items()]
+            parts = [f"{peer} " + ", ".join(
+                f"{x:.0f}" + (f" ({bg:.2f})" if not math.isnan(bg) else "")
+                for x, bg in zip(s["round_p50_ms"], s.get("background_cpus") or
+                                 [float("nan")] * len(s["round_p50_ms"])))
+                for peer, s in e["summary"].items()]
             p(f"- {r['model']}, {n} thread(s): " + "; ".join(parts))
     p("")
 
@@ -984,9 +1023,9 @@ def main(argv=None):
         env["loadavg_end"] = loadavg()
         text = report(env, results, a)
         print(text)
-        if env["loadavg_end"][0] > LOAD_WARN or env["loadavg_start"][0] > LOAD_WARN:
-            b.log(f"WARNING: 1-minute load average was above {LOAD_WARN} "
-                  f"(start {env['loadavg_start'][0]:.2f}, end {env['loadavg_end'][0]:.2f})")
+        if "WARNING" in text:
+            b.log(f"WARNING: the machine was not quiet (load average at the start "
+                  f"{env['loadavg_start'][0]:.2f}; see the report)")
         if a.markdown:
             with open(a.markdown, "w") as f:
                 f.write(text + "\n")
