@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -46,6 +47,9 @@ struct vd_pool {
 /* Spin this many iterations before sleeping: a forward pass issues hundreds of short jobs
  * back to back, and a sleeping worker costs tens of microseconds to wake. */
 #define SPIN 20000
+/* The caller, its tasks done, spins this many iterations for the workers' last tasks before
+ * yielding its core. */
+#define WAIT_SPIN 4000
 
 /* Takes and runs tasks of job generation gen (its low bits) until none is left or a newer job
  * is out. */
@@ -166,7 +170,14 @@ static void run_job(vd_pool *p, int n_tasks, vd_pool_fn fn, void *arg) {
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
     run_tasks(p, 0, gen);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks) cpu_relax();
+    /* the last tasks run on workers: spin a little, then let the scheduler run them (on a
+     * loaded machine a worker may be waiting for this very core) */
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks; spins++) {
+        if (spins < WAIT_SPIN)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
 
 /* more tasks than a claim word counts: jobs of CLAIM_MAX tasks, each shifted by its first */
