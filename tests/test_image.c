@@ -394,10 +394,12 @@ static void truncated_files(void **state) {
         }
         /* cutting the last 32 bytes always removes image data or the end marker (PIL's TGA
          * files end with a 26-byte footer) */
-        uint8_t *copy = malloc(size - 32);
-        memcpy(copy, data, size - 32);
+        assert_true(size > 64);
+        size_t shorter = size > 64 ? size - 32 : 1; /* (the test files are larger) */
+        uint8_t *copy = malloc(shorter);
+        memcpy(copy, data, shorter);
         vd_image img;
-        vkdetr_status st = vd_image_decode_memory_ex(copy, size - 32, files[f], NULL, &img);
+        vkdetr_status st = vd_image_decode_memory_ex(copy, shorter, files[f], NULL, &img);
         free(copy);
         if (st == VKDETR_OK) {
             fprintf(stderr, "FAIL %s without its last 32 bytes decoded\n", files[f]);
