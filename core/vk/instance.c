@@ -1,6 +1,7 @@
 /* Vulkan instance, validation layer, device selection, logical device and queue; the
  * backend's configuration from the environment; VkResult to status. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +117,25 @@ static int has_instance_ext(const char *layer, const char *name) {
     return found;
 }
 
+/* Workaround: the loader unloads the Vulkan drivers when the last VkInstance is destroyed, and
+ * Mesa 22.3's drivers leave allocations behind (radv's atexit records, lavapipe's LLVM state):
+ * LeakSanitizer then reports them from an unloaded "<unknown module>", in every program that
+ * merely listed the devices. One bare instance kept for the life of the process keeps the
+ * drivers loaded, so their memory stays reachable, and later instances skip reloading them.
+ * Failure is harmless: the real instance reports it. */
+static VkInstance anchor_instance;
+static void create_anchor(void) {
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+                             .apiVersion = VK_API_VERSION_1_1};
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+                               .pApplicationInfo = &app};
+    if (vkCreateInstance(&ci, NULL, &anchor_instance) != VK_SUCCESS)
+        anchor_instance = VK_NULL_HANDLE;
+}
+
 static vkdetr_status create_instance(const vd_vk_config *cfg, vd_vk_device *d) {
+    static pthread_once_t anchor_once = PTHREAD_ONCE_INIT;
+    pthread_once(&anchor_once, create_anchor);
     static const char *layer = "VK_LAYER_KHRONOS_validation";
     const char *exts[3];
     uint32_t n_ext = 0;
