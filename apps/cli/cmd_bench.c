@@ -17,6 +17,7 @@ typedef struct bench_opts {
     const char *image;
     const char *json;
     int no_op_profile;
+    int profile;
 } bench_opts;
 
 static const cli_option bench_options[] = {
@@ -34,6 +35,9 @@ static const cli_option bench_options[] = {
     {"json", 0, CLI_STRING, offsetof(bench_opts, json), "FILE",
      "also write the results as JSON to FILE (\"-\" = stdout, instead of the text)", NULL, 0, 0,
      "none"},
+    {"profile", 0, CLI_FLAG, offsetof(bench_opts, profile), NULL,
+     "time each op (on Vulkan: GPU timestamps) and print the per-op table, with the submits "
+     "and host waits per run; the default unless --no-op-profile", NULL, 0, 0, NULL},
     {"no-op-profile", 0, CLI_FLAG, offsetof(bench_opts, no_op_profile), NULL,
      "do not time each op (removes the timing overhead; no per-op table)", NULL, 0, 0, NULL},
 };
@@ -208,6 +212,10 @@ static int bench_model(const bench_opts *o, vkdetr_model *model) {
     sp.input_width = w;
     sp.input_height = h;
     sp.n_threads = o->threads;
+    if (o->profile && o->no_op_profile) {
+        cli_errorf("--profile and --no-op-profile contradict each other");
+        return CLI_EXIT_USAGE;
+    }
     sp.profile = !o->no_op_profile;
     vkdetr_session *s = NULL;
     bench_stats stats;
