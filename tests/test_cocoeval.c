@@ -1,8 +1,9 @@
 /* COCO evaluation against pycocotools: the 12 stats of the committed cases in tests/data/coco
  * (tools/gen_coco_eval_cases.py wrote them with pycocotools 2.0.11), the printed summary, the
  * mask API (polygon rasterisation, RLE strings, merges, boxes, IoU) against pycocotools' own
- * outputs, RLE round trips, bad inputs, `vkdetr eval --annotations --results` on a case, and
- * `vkdetr eval -m` end to end on the tiny RT-DETR fixture. */
+ * outputs, RLE round trips, bad inputs, `vkdetr eval --annotations --results` on a case,
+ * `vkdetr eval -m` end to end on the tiny RT-DETR fixture, and the bundled default model's AP
+ * on the bundled sample images. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -607,6 +608,43 @@ static void test_cli_model(void **state) {
     vd_cli_result_free(&r);
 }
 
+/* The bundled default model on the bundled sample images, whose ground truth the generator
+ * wrote (assets/samples/annotations.json; tools/train_default.py --samples): the quick start's
+ * model and images, evaluated end to end. A broken model, preprocessing or post-processing
+ * gives an AP near 0; the floors are well under what the committed model scores
+ * (assets/models/README.md: AP 0.706, AP50 0.827 on these three images). */
+#define BUNDLED_MIN_AP 0.5
+#define BUNDLED_MIN_AP50 0.6
+static void test_bundled_model(void **state) {
+    (void)state;
+    const char *model = vd_test_path("assets/models/default");
+    char weights[4200];
+    struct stat sb;
+    snprintf(weights, sizeof weights, "%s/model.safetensors", model);
+    if (stat(weights, &sb) != 0) {
+        fprintf(stderr, "skip: no bundled model (assets/models/default)\n");
+        skip();
+    }
+    const char *dir = vd_test_tmpdir();
+    char j[512];
+    snprintf(j, sizeof j, "%s/bundled.json", dir);
+    const char *args[] = {"eval", "-m", model, "--backend", "cpu", "--threads", "1",
+                          "--annotations", vd_test_path("assets/samples/annotations.json"),
+                          "--images", vd_test_path("assets/samples"), "-t", "0.01", "-q",
+                          "--json", j, NULL};
+    vd_cli_result r = vd_cli_run(args, NULL, NULL, 300);
+    assert_true(vd_cli_expect(&r, 0, "eval on the samples"));
+    vd_cli_result_free(&r);
+    cJSON *a = read_abs_json(j);
+    assert_non_null(a);
+    assert_int_equal(cJSON_GetObjectItem(a, "images")->valueint, 3);
+    double ap = json_stat(a, "bbox", "AP"), ap50 = json_stat(a, "bbox", "AP50");
+    fprintf(stderr, "bundled model on the samples: AP %.4f, AP50 %.4f\n", ap, ap50);
+    assert_true(ap >= BUNDLED_MIN_AP);
+    assert_true(ap50 >= BUNDLED_MIN_AP50);
+    cJSON_Delete(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thresholds),     cmocka_unit_test(test_cases),
@@ -614,6 +652,7 @@ int main(void) {
         cmocka_unit_test(test_rle_api),        cmocka_unit_test(test_rle_round_trip),
         cmocka_unit_test(test_rle_errors),     cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_cli_results),    cmocka_unit_test(test_cli_model),
+        cmocka_unit_test(test_bundled_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
