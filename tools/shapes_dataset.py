@@ -381,9 +381,28 @@ def photometric(rng, img):
 
 # ----------------------------------------------------------------------------- COCO export
 
+def add_coco_image(images, anns, im, objects, file_name):
+    """Append one scene to COCO lists: its image entry and its objects (box, area, RLE mask;
+    category id = class index), ids counting from 1."""
+    from pycocotools import mask as mask_util
+    image_id = len(images) + 1
+    images.append({"id": image_id, "file_name": file_name, "width": im.width, "height": im.height})
+    for o in objects:
+        rle = mask_util.encode(np.asfortranarray(o["mask"].astype(np.uint8)))
+        rle["counts"] = rle["counts"].decode("ascii")
+        anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": o["label"],
+                     "bbox": o["box"], "area": o["area"], "iscrowd": 0, "segmentation": rle})
+
+
+def save_coco(path, images, anns, description):
+    cats = [{"id": i, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
+    with open(path, "w") as f:
+        json.dump({"info": {"description": description}, "images": images,
+                   "annotations": anns, "categories": cats}, f)
+
+
 def write_coco(folder, n_images, seed, prefix="shapes"):
     """Write n_images scenes from seed to folder/images/*.png and folder/annotations.json."""
-    from pycocotools import mask as mask_util
     os.makedirs(os.path.join(folder, "images"), exist_ok=True)
     images, anns = [], []
     for k in range(n_images):
@@ -391,14 +410,7 @@ def write_coco(folder, n_images, seed, prefix="shapes"):
         im, objects = make_scene(rng)
         name = f"{prefix}_{k:05d}.png"
         im.save(os.path.join(folder, "images", name), compress_level=1)
-        images.append({"id": k + 1, "file_name": name, "width": im.width, "height": im.height})
-        for o in objects:
-            rle = mask_util.encode(np.asfortranarray(o["mask"].astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode("ascii")
-            anns.append({"id": len(anns) + 1, "image_id": k + 1, "category_id": o["label"],
-                         "bbox": o["box"], "area": o["area"], "iscrowd": 0, "segmentation": rle})
-    cats = [{"id": i, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
-    with open(os.path.join(folder, "annotations.json"), "w") as f:
-        json.dump({"info": {"description": f"vkdetr shapes {DISTRIBUTION}, seed {seed}"}, "images": images,
-                   "annotations": anns, "categories": cats}, f)
+        add_coco_image(images, anns, im, objects, name)
+    save_coco(os.path.join(folder, "annotations.json"), images, anns,
+              f"vkdetr shapes {DISTRIBUTION}, seed {seed}")
     return len(images), len(anns)

@@ -611,7 +611,6 @@ def write_samples(folder):
     scene, a street scene and a plain one, and their ground truth as COCO annotations
     (annotations.json, the val set's format), which the test suite evaluates the bundled
     model on."""
-    from pycocotools import mask as mask_util
     os.makedirs(folder, exist_ok=True)
     want = [("shapes.jpg", 0, dict(many=True, n_objects=14), None),
             ("street.jpg", 4, dict(n_objects=8), shapes.bg_scene),
@@ -627,17 +626,10 @@ def write_samples(folder):
         finally:
             shapes.BACKGROUNDS = saved
         im.save(os.path.join(folder, name), quality=88)
-        images.append({"id": len(images) + 1, "file_name": name, "width": im.width, "height": im.height})
-        for o in objects:
-            rle = mask_util.encode(np.asfortranarray(o["mask"].astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode("ascii")
-            anns.append({"id": len(anns) + 1, "image_id": len(images), "category_id": o["label"],
-                         "bbox": o["box"], "area": o["area"], "iscrowd": 0, "segmentation": rle})
+        shapes.add_coco_image(images, anns, im, objects, name)
         log(f"{name}: {len(objects)} objects")
-    cats = [{"id": i, "name": n, "supercategory": "shape"} for i, n in enumerate(shapes.CLASS_NAMES)]
-    with open(os.path.join(folder, "annotations.json"), "w") as f:
-        json.dump({"info": {"description": f"vkdetr shapes {shapes.DISTRIBUTION}, samples, seed {SAMPLE_SEED}"},
-                   "images": images, "annotations": anns, "categories": cats}, f)
+    shapes.save_coco(os.path.join(folder, "annotations.json"), images, anns,
+                     f"vkdetr shapes {shapes.DISTRIBUTION}, samples, seed {SAMPLE_SEED}")
 
 
 def main():
