@@ -228,7 +228,12 @@ static uint8_t *to_rgb(const vkdetr_image *img) {
     return rgb;
 }
 
-static int table_on_stdout(const detect_run *run);
+/* The readable table goes to stdout unless a machine-readable output took it. */
+static int table_on_stdout(const detect_run *run) {
+    int taken = run->o->jsonl || (run->o->json && !strcmp(run->o->json, "-")) ||
+                (run->o->coco && !strcmp(run->o->coco, "-"));
+    return !run->o->quiet && !taken;
+}
 
 static int write_annotated(detect_run *run, const char *path, const char *stem,
                            const vkdetr_image *img, const vkdetr_result *r) {
@@ -302,13 +307,6 @@ static void record_failure(detect_run *run, const char *path, const char *messag
         cJSON_Delete(e);
     }
     if (run->json_errors) cJSON_AddItemToArray(run->json_errors, vd_results_error_json(path, message));
-}
-
-/* The readable table goes to stdout unless a machine-readable output took it. */
-static int table_on_stdout(const detect_run *run) {
-    int taken = run->o->jsonl || (run->o->json && !strcmp(run->o->json, "-")) ||
-                (run->o->coco && !strcmp(run->o->coco, "-"));
-    return !run->o->quiet && !taken;
 }
 
 static void emit_results(detect_run *run, const char *path, const vkdetr_result *v) {
