@@ -2,9 +2,10 @@
  * (fast_winograd.c) against the reference kernels: the GEMM on ragged sizes with every
  * epilogue, every conv2d path (Winograd, pointwise, im2col, grouped fallback) on odd shapes,
  * linear with prepared weights, each on 1 and 2 threads, with the AVX2 kernels and with the
- * plain C ones; pool2d's fast paths; MSDA absorbing its value projection (on its own and in
- * the executor, which then skips the projection unless something else reads it); and the CPU
- * backend's weight cache shared by two sessions.
+ * plain C ones (Winograd on 2 threads also with its blocks shared and not); pool2d's fast
+ * paths; MSDA absorbing its value projection (on its own and in the executor, which then
+ * skips the projection unless something else reads it); and the CPU backend's weight cache
+ * shared by two sessions.
  *
  * Tolerances (|fast - ref| <= atol + rtol |ref|), inputs in [-1, 1], weights ~ 1/sqrt(K):
  *   GEMM, im2col / pointwise conv, linear   1e-4 abs, 1e-4 rel   f32 FMA sums vs double
@@ -194,6 +195,13 @@ static void test_conv_paths(void **state) {
         for (size_t i = 0; i < VD_ARRAY_LEN(conv_cases); i++) check_conv(&r, &conv_cases[i]);
     }
     vd_cpu_force_isa(-1);
+    /* Winograd on 2 threads both ways: blocks shared by the threads, and a block each */
+    for (int shared = 0; shared < 2; shared++) {
+        vd_cpu_force_winograd_shared(shared);
+        for (size_t i = 0; i < VD_ARRAY_LEN(conv_cases); i++)
+            if (conv_cases[i].k == 3 && conv_cases[i].stride == 1) check_conv(&r, &conv_cases[i]);
+    }
+    vd_cpu_force_winograd_shared(-1);
 }
 
 static void test_conv_random(void **state) {

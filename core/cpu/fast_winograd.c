@@ -15,12 +15,19 @@
  * model, since on its small maps the GEMMs are short and making U each run would cost ~20%.
  *
  * Work is split in blocks of tiles (a multiple of 8, consecutive in row-major tile order of
- * one image) and, when the blocks are too few for the threads, in chunks of output channels.
- * A task transforms its block of input (all channels) into V (the B operand of vd_mm, 8 tiles
- * per panel), runs the a*a GEMMs into M, and transforms M back into the output, with bias,
- * residual and activation. Both transforms work on 8 tiles at once, one tile per vector lane:
- * rows of the input are loaded 8 wide per tile and transposed (8x8), and output rows
- * transposed back. */
+ * one image). For each block the input (all channels) is transformed into V (the B operand of
+ * vd_mm, 8 tiles per panel), the a*a GEMMs run into M, and M is transformed back into the
+ * output, with bias, residual and activation. Both transforms work on 8 tiles at once, one
+ * tile per vector lane: rows of the input are loaded 8 wide per tile and transposed (8x8), and
+ * output rows transposed back.
+ *
+ * Threads: with enough blocks each task is one block, V and M in the thread's own scratch.
+ * With few blocks (small maps, or wide channels whose blocks are large) the threads share
+ * each block instead: the input transform split over input channels into one V, then the
+ * GEMMs and the output transform split over chunks of output channels, each into its own M.
+ * That keeps the memory of a block the same as on one thread (V is not made once per thread,
+ * which on 2 threads pushed the working set of a 256-channel layer out of L3) and does no
+ * transform twice. */
 #include "core/cpu/fast_avx2.h"
 
 #define WG_X86 VD_HAVE_AVX2_CODE
@@ -35,6 +42,10 @@
 #define WG_MIN_TILES 64
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static int shared_override = -1; /* tests: vd_cpu_force_winograd_shared */
+
+void vd_cpu_force_winograd_shared(int shared) { shared_override = shared < 0 ? -1 : !!shared; }
 
 static int wg_shape_fits(const vd_tensor *dst) {
     const vd_tensor *w = dst->src[1];
@@ -116,10 +127,11 @@ typedef struct wg_plan {
     int64_t pt, pl;
     int64_t th, tw, t;     /* tiles per column, per row, per image */
     int64_t tb, blocks;    /* tiles per block (a multiple of 8), blocks per image */
-    int64_t kc, kchunks;   /* output channels per chunk */
-    int64_t tasks;
+    int shared;            /* the threads share each block (see the header) */
+    int64_t cchunks;       /* shared: input channel ranges of the input transform */
+    int64_t kc, kchunks;   /* output channels per GEMM + output transform (all unless shared) */
     int64_t vstride, mstride;  /* floats between the matrices of V, of M */
-    size_t v_floats, m_floats; /* per task */
+    size_t v_floats, m_floats; /* V per block, M per thread */
 } wg_plan;
 
 static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_plan *p) {
@@ -140,21 +152,25 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     int64_t tb_big = VD_MIN(t8, WG_MAX_TB);
     int64_t cost_l2 = ceil_div(p->t, tb_l2) * u_bytes;
     int64_t cost_big = ceil_div(p->t, tb_big) * u_bytes + 2 * p->t * per_tile;
-    int64_t tb = VD_MIN(cost_l2 <= cost_big ? tb_l2 : tb_big, t8);
-    /* threads: when the blocks are too few, chunks of output channels (each chunk's task
-     * transforms its block of input again, in parallel with the others) */
-    int64_t want = n_threads > 1 ? 2 * (int64_t)n_threads : 1;
-    p->tb = tb;
-    p->blocks = ceil_div(p->t, tb);
-    p->kchunks = 1;
-    if (p->n * p->blocks < want) p->kchunks = VD_MIN(ceil_div(want, p->n * p->blocks), ceil_div(p->o, 16));
-    p->kc = ceil_div(ceil_div(p->o, p->kchunks), 8) * 8;
+    p->tb = VD_MIN(cost_l2 <= cost_big ? tb_l2 : tb_big, t8);
+    p->blocks = ceil_div(p->t, p->tb);
+    /* threads: a block each when there are several blocks per thread to balance, else
+     * shared blocks; their output channels in 2 chunks per thread (each chunk's GEMMs read
+     * all of V, so no finer), their input channels in 4 */
+    int64_t nt = n_threads;
+    p->shared = nt > 1 && p->n * p->blocks < 4 * nt;
+    if (shared_override >= 0) p->shared = nt > 1 && shared_override;
+    p->cchunks = 1;
+    p->kc = p->o;
+    if (p->shared) {
+        p->cchunks = VD_MIN(p->c, 4 * nt);
+        p->kc = ceil_div(p->o, VD_MIN(2 * nt, ceil_div(p->o, 8)));
+    }
     p->kchunks = ceil_div(p->o, p->kc);
-    p->tasks = p->n * p->blocks * p->kchunks;
     /* the matrices of V (and of M) one cache line more apart than they need: strides that
      * are multiples of 4 KB put all vectors of a tile in one L1 set */
-    p->vstride = p->c * tb + 16;
-    p->mstride = p->kc * tb + 16;
+    p->vstride = p->c * p->tb + 16;
+    p->mstride = p->kc * p->tb + 16;
     p->v_floats = (size_t)(p->nxi * p->vstride);
     p->m_floats = (size_t)(p->nxi * p->mstride);
 }
@@ -182,14 +198,23 @@ typedef struct wg_out {
     int nv;
 } wg_out;
 
-static size_t wg_table_bytes(const wg_plan *p) {
-    return (size_t)(p->tb / 8) * VD_MAX(sizeof(wg_rows), sizeof(wg_out));
+static size_t wg_rows_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(wg_rows); }
+static size_t wg_out_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(wg_out); }
+
+/* Shared by the threads (shared blocks only): V and both tables. */
+static size_t wg_shared_bytes(const wg_plan *p) {
+    if (!p->shared) return 0;
+    return vd_cpu_slice_bytes(p->v_floats * 4) + vd_cpu_slice_bytes(wg_rows_bytes(p)) +
+           vd_cpu_slice_bytes(wg_out_bytes(p));
 }
 
-/* per thread: V, M, edge rows, tables */
+/* Per thread: M and the edge rows, and (a block each) V and the tables. */
 static size_t wg_thread_bytes(const wg_plan *p) {
-    return vd_cpu_slice_bytes(p->v_floats * 4) + vd_cpu_slice_bytes(p->m_floats * 4) +
-           vd_cpu_slice_bytes(wg_edge_bytes(p)) + vd_cpu_slice_bytes(wg_table_bytes(p));
+    size_t b = vd_cpu_slice_bytes(p->m_floats * 4) + vd_cpu_slice_bytes(wg_edge_bytes(p));
+    if (!p->shared)
+        b += vd_cpu_slice_bytes(p->v_floats * 4) +
+             vd_cpu_slice_bytes(VD_MAX(wg_rows_bytes(p), wg_out_bytes(p)));
+    return b;
 }
 
 size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads) {
@@ -198,8 +223,9 @@ size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads) {
     wg_plan p;
     wg_plan_init(dst, n_threads, variant, &p);
     /* U for this run first (F4; F2 only if its prepared U is missing: untouched pages cost
-     * no memory), then the threads' slices */
-    return vd_cpu_slice_bytes((size_t)(p.nxi * p.o * p.c) * 4) + wg_thread_bytes(&p) * (size_t)n_threads;
+     * no memory), then the shared part, then the threads' slices */
+    return vd_cpu_slice_bytes((size_t)(p.nxi * p.o * p.c) * 4) + wg_shared_bytes(&p) +
+           wg_thread_bytes(&p) * (size_t)n_threads;
 }
 
 #if WG_X86
@@ -276,7 +302,10 @@ typedef struct wg_job {
     float *uscratch;
     float *y;
     vd_act act;
-    size_t thread_bytes, u_bytes;
+    char *shared;        /* shared blocks: V, then the row and output tables */
+    char *threads;       /* the threads' slices: M, edge rows (a block each: V, tables) */
+    size_t thread_bytes;
+    int64_t n, t0;       /* shared blocks: the block being worked on */
 } wg_job;
 
 static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
@@ -428,54 +457,119 @@ wg_output_channel(const int a, const float *mm, int64_t mstride, float bias, con
     }
 }
 
-static inline __attribute__((always_inline)) WG_AVX2 void wg_task_a(const int a, const wg_job *j,
-                                                                    int task, int thread) {
-    const wg_plan *p = j->p;
-    int64_t kch = task % p->kchunks, rest = task / p->kchunks;
-    int64_t blk = rest % p->blocks, n = rest / p->blocks;
-    int64_t k0 = kch * p->kc, kn = VD_MIN(p->kc, p->o - k0);
-    int64_t t0 = blk * p->tb, nt = VD_MIN(p->tb, p->t - t0), groups = ceil_div(nt, 8);
-    char *sc = (char *)j->ctx->scratch + j->u_bytes + j->thread_bytes * (size_t)thread;
-    float *v = (float *)sc;                                         // (a*a, tb/8, C, 8)
-    float *m = (float *)(sc + vd_cpu_slice_bytes(p->v_floats * 4)); // (a*a, kc, tb)
-    float *edge = (float *)(sc + vd_cpu_slice_bytes(p->v_floats * 4) +
-                            vd_cpu_slice_bytes(p->m_floats * 4)); // (tb/8, 6, 8, 8)
-    wg_rows *rows = (wg_rows *)((char *)edge + vd_cpu_slice_bytes(wg_edge_bytes(p))); // (tb/8)
-    int64_t plane = p->h * p->w, vstride = p->vstride, mstride = p->mstride;
-    const float *xn = j->x + n * p->c * plane;
-    /* channel by channel, every group of the block, so that the reads stay within one plane */
-    int any_edge = 0;
-    for (int64_t g = 0; g < groups; g++) {
-        wg_group_rows(p, t0 + g * 8, (int)VD_MIN(8, nt - g * 8), &rows[g]);
-        any_edge |= rows[g].n_edge;
+/* The tables of the groups of tiles [t0, t0 + nt) */
+static void wg_tables(const wg_plan *p, int64_t t0, int64_t nt, wg_rows *rows, wg_out *go) {
+    for (int64_t g = 0; g * 8 < nt; g++) {
+        int nv = (int)VD_MIN(8, nt - g * 8);
+        if (rows) wg_group_rows(p, t0 + g * 8, nv, &rows[g]);
+        if (go) wg_group_out(p, t0 + g * 8, nv, &go[g]);
     }
+}
+
+/* V of input channels [c0, c1) of image n for the groups of a block. Channel by channel,
+ * every group, so that the reads stay within one plane. */
+static inline __attribute__((always_inline)) WG_AVX2 void
+wg_input(const int a, const wg_plan *p, const float *xn, const wg_rows *rows, int64_t groups,
+         int64_t c0, int64_t c1, float *edge, float *v) {
+    int64_t plane = p->h * p->w;
+    int any_edge = 0;
+    for (int64_t g = 0; g < groups; g++) any_edge |= rows[g].n_edge;
     if (any_edge) memset(edge, 0, (size_t)groups * 6 * 8 * 8 * sizeof(float));
-    for (int64_t c = 0; c < p->c; c++)
+    for (int64_t c = c0; c < c1; c++)
         for (int64_t g = 0; g < groups; g++)
             wg_input_channel(a, xn + c * plane, &rows[g], edge + g * 6 * 8 * 8,
-                             v + g * p->c * 8 + c * 8, vstride);
+                             v + g * p->c * 8 + c * 8, p->vstride);
+}
+
+/* Output channels [k0, k0 + kn) of image n for the groups of a block: the a*a GEMMs into m,
+ * then the output transform. */
+static inline __attribute__((always_inline)) WG_AVX2 void
+wg_gemm_out(const int a, const wg_job *j, int64_t n, const wg_out *go, int64_t groups,
+            const float *v, int64_t k0, int64_t kn, float *m) {
+    const wg_plan *p = j->p;
     for (int xi = 0; xi < a * a; xi++)
-        vd_mm(j->u + (xi * p->o + k0) * p->c, p->c, v + xi * vstride, p->c, m + xi * mstride,
-              p->tb, kn, groups * 8, NULL);
+        vd_mm(j->u + (xi * p->o + k0) * p->c, p->c, v + xi * p->vstride, p->c,
+              m + xi * p->mstride, p->tb, kn, groups * 8, NULL);
     int64_t oplane = p->oh * p->ow;
-    wg_out *go = (wg_out *)rows; /* the input's row tables are done with */
-    for (int64_t g = 0; g < groups; g++)
-        wg_group_out(p, t0 + g * 8, (int)VD_MIN(8, nt - g * 8), &go[g]);
     for (int64_t k = 0; k < kn; k++) {
         int64_t ko = (n * p->o + k0 + k) * oplane;
         for (int64_t g = 0; g < groups; g++)
-            wg_output_channel(a, m + k * p->tb + g * 8, mstride,
+            wg_output_channel(a, m + k * p->tb + g * 8, p->mstride,
                               j->bias ? j->bias[k0 + k] : 0.0f, &go[g], p->ow, j->y + ko,
                               j->res ? j->res + ko : NULL, j->act);
     }
 }
 
-static WG_AVX2 void wg_task(void *arg, int task, int thread) {
+/* A thread's slice: M, edge rows, then (a block each) V and the tables */
+static float *wg_slice_m(const wg_job *j, int thread) {
+    return (float *)(j->threads + j->thread_bytes * (size_t)thread);
+}
+static float *wg_slice_edge(const wg_job *j, int thread) {
+    return (float *)((char *)wg_slice_m(j, thread) + vd_cpu_slice_bytes(j->p->m_floats * 4));
+}
+static char *wg_slice_rest(const wg_job *j, int thread) {
+    return (char *)wg_slice_edge(j, thread) + vd_cpu_slice_bytes(wg_edge_bytes(j->p));
+}
+
+/* shared blocks: V, rows, out */
+static float *wg_shared_v(const wg_job *j) { return (float *)j->shared; }
+static wg_rows *wg_shared_rows(const wg_job *j) {
+    return (wg_rows *)(j->shared + vd_cpu_slice_bytes(j->p->v_floats * 4));
+}
+static wg_out *wg_shared_out(const wg_job *j) {
+    return (wg_out *)((char *)wg_shared_rows(j) + vd_cpu_slice_bytes(wg_rows_bytes(j->p)));
+}
+
+/* A block each: task = n * blocks + block */
+static inline __attribute__((always_inline)) WG_AVX2 void wg_block_a(const int a, const wg_job *j,
+                                                                     int task, int thread) {
+    const wg_plan *p = j->p;
+    int64_t n = task / p->blocks, t0 = (task % p->blocks) * p->tb;
+    int64_t nt = VD_MIN(p->tb, p->t - t0), groups = ceil_div(nt, 8);
+    float *v = (float *)wg_slice_rest(j, thread); // (a*a, tb/8, C, 8)
+    void *tables = (char *)v + vd_cpu_slice_bytes(p->v_floats * 4);
+    wg_tables(p, t0, nt, tables, NULL);
+    wg_input(a, p, j->x + n * p->c * p->h * p->w, tables, groups, 0, p->c,
+             wg_slice_edge(j, thread), v);
+    wg_tables(p, t0, nt, NULL, tables); /* the input's row tables are done with */
+    wg_gemm_out(a, j, n, tables, groups, v, 0, p->o, wg_slice_m(j, thread));
+}
+
+/* Shared block (j->n, j->t0), first pass: task = a range of input channels */
+static inline __attribute__((always_inline)) WG_AVX2 void wg_input_a(const int a, const wg_job *j,
+                                                                     int task, int thread) {
+    const wg_plan *p = j->p;
+    int64_t nt = VD_MIN(p->tb, p->t - j->t0), c0, c1;
+    vd_cpu_range(p->c, (int)p->cchunks, task, &c0, &c1);
+    wg_input(a, p, j->x + j->n * p->c * p->h * p->w, wg_shared_rows(j), ceil_div(nt, 8), c0, c1,
+             wg_slice_edge(j, thread), wg_shared_v(j));
+}
+
+/* Shared block, second pass: task = a chunk of output channels */
+static inline __attribute__((always_inline)) WG_AVX2 void wg_output_a(const int a, const wg_job *j,
+                                                                      int task, int thread) {
+    const wg_plan *p = j->p;
+    int64_t nt = VD_MIN(p->tb, p->t - j->t0), k0 = task * p->kc;
+    wg_gemm_out(a, j, j->n, wg_shared_out(j), ceil_div(nt, 8), wg_shared_v(j), k0,
+                VD_MIN(p->kc, p->o - k0), wg_slice_m(j, thread));
+}
+
+static WG_AVX2 void wg_block_task(void *arg, int task, int thread) {
     const wg_job *j = arg;
-    if (j->p->a == 6)
-        wg_task_a(6, j, task, thread);
-    else
-        wg_task_a(4, j, task, thread);
+    if (j->p->a == 6) wg_block_a(6, j, task, thread);
+    else wg_block_a(4, j, task, thread);
+}
+
+static WG_AVX2 void wg_input_task(void *arg, int task, int thread) {
+    const wg_job *j = arg;
+    if (j->p->a == 6) wg_input_a(6, j, task, thread);
+    else wg_input_a(4, j, task, thread);
+}
+
+static WG_AVX2 void wg_output_task(void *arg, int task, int thread) {
+    const wg_job *j = arg;
+    if (j->p->a == 6) wg_output_a(6, j, task, thread);
+    else wg_output_a(4, j, task, thread);
 }
 
 /* U for a share of the output channels, into the scratch */
@@ -492,15 +586,26 @@ void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u
     wg_plan p;
     int variant = vd_cpu_winograd_variant(dst);
     wg_plan_init(dst, ctx->n_threads, variant, &p);
+    char *sc = ctx->scratch;
     size_t u_bytes = vd_cpu_slice_bytes((size_t)(p.nxi * p.o * p.c) * 4);
     wg_job j = {ctx, &p, dst->src[0]->data, dst->src[1]->data,
                 dst->src[2] ? dst->src[2]->data : NULL, dst->src[3] ? dst->src[3]->data : NULL,
-                u, ctx->scratch, dst->data, dst->p.conv.act, wg_thread_bytes(&p), u_bytes};
+                u, (float *)sc, dst->data, dst->p.conv.act, sc + u_bytes,
+                sc + u_bytes + wg_shared_bytes(&p), wg_thread_bytes(&p), 0, 0};
     if (!u) { /* F4, or F2 without its prepared U: make it now */
         vd_pool_run(ctx->pool, (int)VD_MIN(p.o, 4 * (int64_t)ctx->n_threads), wg_weights_task, &j);
-        j.u = ctx->scratch;
+        j.u = j.uscratch;
     }
-    vd_pool_run(ctx->pool, (int)p.tasks, wg_task, &j);
+    if (!p.shared) {
+        vd_pool_run(ctx->pool, (int)(p.n * p.blocks), wg_block_task, &j);
+        return;
+    }
+    for (j.n = 0; j.n < p.n; j.n++)
+        for (j.t0 = 0; j.t0 < p.t; j.t0 += p.tb) {
+            wg_tables(&p, j.t0, VD_MIN(p.tb, p.t - j.t0), wg_shared_rows(&j), wg_shared_out(&j));
+            vd_pool_run(ctx->pool, (int)p.cchunks, wg_input_task, &j);
+            vd_pool_run(ctx->pool, (int)p.kchunks, wg_output_task, &j);
+        }
 }
 
 #else

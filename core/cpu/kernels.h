@@ -111,6 +111,10 @@ void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *
  * and a map of at least 64 tiles). */
 int vd_cpu_winograd_variant(const vd_tensor *dst);
 size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads);
+/* Tests: 1 makes multi-threaded Winograd share every block among the threads, 0 gives each
+ * thread blocks of its own, -1 chooses by the shape (the default). Process-wide; not for use
+ * while kernels run. */
+void vd_cpu_force_winograd_shared(int shared);
 /* Runs dst as Winograd (variant != 0) with u, the prepared transform (a*a, O, C) of its
  * weight, or NULL: then U is made in the scratch first. */
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u);
