@@ -248,7 +248,8 @@ static void test_linear(void **state) {
     vd_cpu_force_isa(-1);
 }
 
-/* ---- pool2d (fast_pool.c): the exact 2x2 average path and the separable one ------------- */
+/* ---- pool2d (fast_pool.c): the exact 2x2 average path, the separable sum, the max (AVX2 and
+ * plain C), with NaNs in the input ------------------------------------------------------------ */
 
 static void test_pool(void **state) {
     (void)state;
@@ -260,19 +261,30 @@ static void test_pool(void **state) {
         {VD_POOL_MAX, 3, 3, 2, 2, 1, 1, 0, 0}, /* ResNet stem */
         {VD_POOL_AVG, 3, 3, 2, 2, 1, 1, 1, 1},
     };
-    const int sizes[][2] = {{16, 22}, {40, 40}, {15, 22}, {2, 2}, {17, 9}};
-    for (size_t i = 0; i < VD_ARRAY_LEN(ps); i++)
-        for (size_t k = 0; k < VD_ARRAY_LEN(sizes); k++) {
-            vd_graph *g = vd_graph_create();
-            vd_tensor *x = vd_opcase_rand(g, &r, 4, NE(2, 5, sizes[k][0], sizes[k][1]), -1, 1);
-            char what[96];
-            snprintf(what, sizeof what, "pool2d %s k%d s%d p%d [2, 5, %d, %d]",
-                     ps[i].kind == VD_POOL_MAX ? "max" : "avg", ps[i].k_h, ps[i].stride_h,
-                     ps[i].pad_h, sizes[k][0], sizes[k][1]);
-            double tol = ps[i].kind == VD_POOL_MAX ? 0 : 1e-6;
-            assert_true(vd_opcase_check(what, vd_op_pool2d(g, x, &ps[i]), pools, 2, tol, 10 * tol));
-            vd_graph_free(g);
-        }
+    const int sizes[][2] = {{16, 22}, {40, 40}, {15, 22}, {2, 2}, {17, 9}, {9, 67}, {6, 3}};
+    for (int isa = 1; isa >= 0; isa--) {
+        vd_cpu_force_isa(isa);
+        for (size_t i = 0; i < VD_ARRAY_LEN(ps); i++)
+            for (size_t k = 0; k < VD_ARRAY_LEN(sizes); k++)
+                for (int nan = 0; nan < (ps[i].kind == VD_POOL_MAX ? 2 : 1); nan++) {
+                    vd_graph *g = vd_graph_create();
+                    int h = sizes[k][0], w = sizes[k][1];
+                    vd_tensor *x = vd_opcase_rand(g, &r, 4, NE(2, 5, h, w), -1, 1);
+                    /* max: NaN wins wherever it is in the window, and stays */
+                    for (int q = 0; nan && q < 7; q++)
+                        ((float *)x->data)[(q * 131 + 17) % (10 * h * w)] = NAN;
+                    char what[96];
+                    snprintf(what, sizeof what, "pool2d %s k%d s%d p%d [2, 5, %d, %d]%s avx2 %d",
+                             ps[i].kind == VD_POOL_MAX ? "max" : "avg", ps[i].k_h,
+                             ps[i].stride_h, ps[i].pad_h, h, w, nan ? " NaNs" : "",
+                             vd_cpu_has_avx2());
+                    double tol = ps[i].kind == VD_POOL_MAX ? 0 : 1e-6;
+                    assert_true(vd_opcase_check(what, vd_op_pool2d(g, x, &ps[i]), pools, 2, tol,
+                                                10 * tol));
+                    vd_graph_free(g);
+                }
+    }
+    vd_cpu_force_isa(-1);
 }
 
 /* ---- MSDA absorbing its value projection (fast_attn.c) -------------------------------------- */

@@ -1,8 +1,6 @@
-/* Fast data-movement kernels: pool2d, upsample, concat, permute (parallel, cache-blocked),
+/* Fast data-movement kernels: upsample, concat, permute (parallel, cache-blocked),
  * and top-k by partial selection with a min-heap of 64-bit keys. */
 #include "core/cpu/kernels.h"
-
-/* ---- pool2d: one task per block of planes, PyTorch's windows as in the reference ---------- */
 
 typedef struct plane_job {
     const vd_tensor *dst;
@@ -11,59 +9,6 @@ typedef struct plane_job {
     int64_t planes;
     int tasks;
 } plane_job;
-
-static void pool_plane(const vd_pool_params *p, const float *x, int64_t h, int64_t w, float *y,
-                       int64_t oh, int64_t ow) {
-    for (int64_t oy = 0; oy < oh; oy++) {
-        int64_t y0 = oy * p->stride_h - p->pad_h, y1 = VD_MIN(y0 + p->k_h, h + p->pad_h);
-        int64_t py = y1 - y0;
-        y0 = VD_MAX(y0, 0);
-        y1 = VD_MIN(y1, h);
-        for (int64_t ox = 0; ox < ow; ox++) {
-            int64_t x0 = ox * p->stride_w - p->pad_w, x1 = VD_MIN(x0 + p->k_w, w + p->pad_w);
-            int64_t px = x1 - x0;
-            x0 = VD_MAX(x0, 0);
-            x1 = VD_MIN(x1, w);
-            float acc;
-            if (p->kind == VD_POOL_MAX) {
-                acc = -INFINITY;
-                int nan = 0;
-                for (int64_t iy = y0; iy < y1; iy++)
-                    for (int64_t ix = x0; ix < x1; ix++) {
-                        float v = x[iy * w + ix];
-                        acc = v > acc ? v : acc;
-                        nan |= v != v;
-                    }
-                if (nan) acc = NAN;
-            } else {
-                acc = 0;
-                for (int64_t iy = y0; iy < y1; iy++)
-                    for (int64_t ix = x0; ix < x1; ix++) acc += x[iy * w + ix];
-                int64_t div = p->count_include_pad ? py * px : (y1 - y0) * (x1 - x0);
-                acc = div > 0 ? acc / (float)div : 0.0f;
-            }
-            y[oy * ow + ox] = acc;
-        }
-    }
-}
-
-static void pool_task(void *arg, int task, int thread) {
-    (void)thread;
-    const plane_job *j = arg;
-    const vd_tensor *dst = j->dst, *xt = dst->src[0];
-    int64_t h = xt->ne[2], w = xt->ne[3], oh = dst->ne[2], ow = dst->ne[3], b, e;
-    vd_cpu_range(j->planes, j->tasks, task, &b, &e);
-    for (int64_t pl = b; pl < e; pl++)
-        pool_plane(&dst->p.pool, j->x + pl * h * w, h, w, j->y + pl * oh * ow, oh, ow);
-}
-
-void vd_cpu_fast_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst) {
-    const vd_tensor *xt = dst->src[0];
-    plane_job j = {dst, xt->data, dst->data, xt->ne[0] * xt->ne[1], 1};
-    j.tasks = vd_cpu_tasks(ctx, j.planes, dst->ne[2] * dst->ne[3] * dst->p.pool.k_h *
-                                              dst->p.pool.k_w);
-    vd_pool_run(ctx->pool, j.tasks, pool_task, &j);
-}
 
 /* ---- upsample: each input row widened once, then copied f times ----------------------------- */
 

@@ -36,7 +36,6 @@ size_t vd_cpu_ref_msda_scratch(const vd_tensor *dst, int n_threads);
 void vd_cpu_fast_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_fast_conv2d_scratch(const vd_tensor *dst, int n_threads);
 void vd_cpu_fast_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);
-void vd_cpu_fast_pool2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_fast_upsample(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_fast_unary(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_fast_binary(const vd_cpu_ctx *ctx, vd_tensor *dst);
