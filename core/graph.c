@@ -134,7 +134,7 @@ typedef struct {
     int tensor; /* node id */
 } live_block;
 
-vkdetr_status vd_graph_plan(vd_graph *g, size_t align) {
+vkdetr_status vd_graph_plan(vd_graph *g, size_t align, const int *keep) {
     if (g->status != VKDETR_OK) return g->status;
     int n = g->n_nodes;
     int *last_use = vd_malloc((size_t)n * sizeof *last_use);
@@ -162,6 +162,9 @@ vkdetr_status vd_graph_plan(vd_graph *g, size_t align) {
             if (st->id >= 0 && lu > last_use[st->id]) last_use[st->id] = lu;
         }
     }
+    if (keep) /* readers the graph does not show (keep is given for storage nodes) */
+        for (int i = 0; i < n; i++)
+            if (keep[i] > last_use[i]) last_use[i] = keep[i];
     for (int i = 0; i < n; i++)
         if (g->nodes[i]->flags & (VD_TENSOR_OUTPUT | VD_TENSOR_INPUT)) last_use[i] = n;
 

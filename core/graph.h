@@ -197,8 +197,11 @@ vd_tensor *vd_graph_find(const vd_graph *g, const char *name);
 
 /* Assigns offsets to every activation (non-leaf, non-view) node so that tensors whose
  * lifetimes overlap do not share memory, each aligned to `align` bytes; views take their
- * source's placement. Outputs and inputs live for the whole run. Sets g->act_bytes. */
-vkdetr_status vd_graph_plan(vd_graph *g, size_t align);
+ * source's placement. Outputs and inputs live for the whole run. Sets g->act_bytes.
+ * keep: NULL, or per node id the last node that reads it besides its graph readers (-1:
+ * none), for a backend whose kernel reads a source's inputs itself (the CPU MSDA absorbing
+ * its value projection reads the projection's input). */
+vkdetr_status vd_graph_plan(vd_graph *g, size_t align, const int *keep);
 
 /* The tensor whose memory t uses (follows views). */
 static inline const vd_tensor *vd_tensor_storage(const vd_tensor *t) {

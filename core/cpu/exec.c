@@ -78,34 +78,15 @@ static int count_readers(const vd_graph *g, const vd_tensor *t) {
     return n;
 }
 
-/* 1 when the memory of t is still t's data while node `at` runs: t is a leaf, an input or an
- * output, or the planner keeps it for a reader after `at` (vd_graph_plan frees a buffer after
- * its last reader, through views). */
-static int alive_at(const vd_graph *g, const vd_tensor *t, int at) {
-    const vd_tensor *st = vd_tensor_storage(t);
-    if (st->op == VD_OP_LEAF || (st->flags & (VD_TENSOR_INPUT | VD_TENSOR_OUTPUT))) return 1;
-    for (int i = at + 1; i < g->n_nodes; i++) {
-        const vd_tensor *n = g->nodes[i];
-        if (n->op == VD_OP_VIEW && (n->flags & VD_TENSOR_OUTPUT) && vd_tensor_storage(n) == st)
-            return 1;
-        for (int s = 0; s < n->n_src; s++)
-            if (n->src[s] && vd_tensor_storage(n->src[s]) == st) return 1;
-    }
-    return 0;
-}
-
 /* Sets ex->prep[t->id] when t's kernel wants prepared data. A kernel that absorbs its first
- * source (VD_CPU_PREP_ABSORBS_SRC0) reads that source's inputs when t runs, which the planner
- * does not know: it gets its data only if they are alive then, and the source is skipped when
- * nothing else reads it. */
+ * source (VD_CPU_PREP_ABSORBS_SRC0) reads that source's inputs when t runs (the plan keeps
+ * them: absorbed_readers), and the source is skipped when nothing else reads it. */
 static vkdetr_status prepare_node(vd_exec *ex, const vd_cpu_op *op, vd_tensor *t) {
     int variant = 0;
     const vd_tensor *key = op->prep_key ? op->prep_key(t, &variant) : NULL;
     if (!key) return VKDETR_OK;
     if (variant & VD_CPU_PREP_ABSORBS_SRC0) {
         const vd_tensor *s = t->src[0];
-        for (int i = 0; i < s->n_src; i++)
-            if (s->src[i] && !alive_at(ex->g, s->src[i], t->id)) return VKDETR_OK;
         if (s->id >= 0 && s->op != VD_OP_LEAF && !(s->flags & VD_TENSOR_OUTPUT) &&
             count_readers(ex->g, s) == 1)
             ex->skip[s->id] = 1;
@@ -125,10 +106,35 @@ static vkdetr_status prepare_node(vd_exec *ex, const vd_cpu_op *op, vd_tensor *t
     return VKDETR_OK;
 }
 
+/* Per node, the last node that reads its memory without the graph showing it (-1: none): a
+ * kernel that absorbs its first source reads that source's inputs when it runs. */
+static int *absorbed_readers(const cpu_backend *be, const vd_graph *g) {
+    int *keep = vd_malloc((size_t)VD_MAX(g->n_nodes, 1) * sizeof *keep);
+    if (!keep) return NULL;
+    for (int i = 0; i < g->n_nodes; i++) keep[i] = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const vd_tensor *t = g->nodes[i];
+        if (t->op == VD_OP_LEAF || t->op == VD_OP_VIEW) continue;
+        const vd_cpu_op *op = pick(be->table, t->op);
+        int variant = 0;
+        if (!op->prep_key || !op->prep_key(t, &variant) || !(variant & VD_CPU_PREP_ABSORBS_SRC0))
+            continue;
+        const vd_tensor *s = t->src[0];
+        for (int k = 0; k < s->n_src; k++) {
+            const vd_tensor *st = s->src[k] ? vd_tensor_storage(s->src[k]) : NULL;
+            if (st && st->id >= 0 && keep[st->id] < t->id) keep[st->id] = t->id;
+        }
+    }
+    return keep;
+}
+
 static vkdetr_status exec_create(vd_backend *bep, vd_graph *g, int n_threads, vd_exec **out) {
     cpu_backend *be = (cpu_backend *)bep;
     *out = NULL;
-    vkdetr_status st = vd_graph_plan(g, 64);
+    int *keep = absorbed_readers(be, g);
+    if (!keep) return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory creating a CPU session");
+    vkdetr_status st = vd_graph_plan(g, 64, keep);
+    vd_free(keep);
     if (st) return st;
     vd_exec *ex = vd_calloc(1, sizeof *ex);
     if (!ex) return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory creating a CPU session");
