@@ -481,6 +481,23 @@ typedef struct vkdetr_profile {
  * borrowed until the next call on the session. */
 VKDETR_API vkdetr_status vkdetr_session_profile(vkdetr_session *session, vkdetr_profile *out);
 
+typedef struct vkdetr_node_profile {
+    const char *op;     /* op type, as in vkdetr_op_profile */
+    const char *shapes; /* first input, second input (a weight for conv2d and linear) and
+                           output, e.g. "1x64x160x160, 256x64x1x1 -> 1x256x160x160" */
+    int stage;          /* vkdetr_stage */
+    double ms;          /* time in the last run: 0 for a node another one computes itself, and
+                           where the backend did not time nodes (Vulkan without profile) */
+    double gflop;       /* arithmetic (multiply-add = 2) */
+} vkdetr_node_profile;
+
+/* Per-node timings of the last run: every node of the network that computes something, in
+ * the order they run (0 nodes before the first run). The array is borrowed until the next
+ * call on the session. */
+VKDETR_API vkdetr_status vkdetr_session_node_profile(vkdetr_session *session,
+                                                     const vkdetr_node_profile **nodes,
+                                                     int *n_nodes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -79,6 +79,7 @@ using ModelInfo = vkdetr_model_info;
 using DeviceInfo = vkdetr_device_info;
 using Tensor = vkdetr_tensor;
 using Profile = vkdetr_profile;
+using NodeProfile = vkdetr_node_profile;
 
 /* vkdetr_version(): the library's version at run time. */
 inline std::string version() { return vkdetr_version(); }
@@ -370,6 +371,13 @@ class Session {
         Profile p{};
         detail::check(vkdetr_session_profile(s_, &p), s_);
         return p;
+    }
+    /* vkdetr_session_node_profile, copied (the strings borrowed until the next call). */
+    std::vector<NodeProfile> node_profile() {
+        const vkdetr_node_profile *nodes = nullptr;
+        int n = 0;
+        detail::check(vkdetr_session_node_profile(s_, &nodes, &n), s_);
+        return std::vector<NodeProfile>(nodes, nodes + n);
     }
     /* vkdetr_session_last_error. */
     std::string last_error() const { return vkdetr_session_last_error(s_); }

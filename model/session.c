@@ -37,6 +37,10 @@ struct vkdetr_session {
     double total_ms;
     vkdetr_op_profile ops[VD_OP_COUNT];
     int n_ops;
+    vkdetr_node_profile *nodes; /* made on the first vkdetr_session_node_profile */
+    int *node_ids;
+    char *node_shapes;
+    int n_nodes;
     int submits, host_syncs;
     char last_error[1024];
 };
@@ -66,6 +70,9 @@ VKDETR_API void vkdetr_session_free(vkdetr_session *s) {
     vd_free(s->pixels);
     vd_free(s->pre_scratch);
     vd_free(s->node_ms);
+    vd_free(s->nodes);
+    vd_free(s->node_ids);
+    vd_free(s->node_shapes);
     vd_free(s);
 }
 
@@ -155,6 +162,50 @@ static void collect_profile(vkdetr_session *s) {
         p->ms += s->node_ms[i];
         p->gflop += vd_op_flops(t) * 1e-9;
     }
+}
+
+#define SHAPES_LEN 128 /* bytes of one node's shapes text */
+
+/* "AxBxC" of t at d, within end */
+static char *put_shape(char *d, const char *end, const vd_tensor *t) {
+    for (int i = 0; i < t->ndim && d < end; i++)
+        d += snprintf(d, (size_t)(end - d), "%s%lld", i ? "x" : "", (long long)t->ne[i]);
+    return d < end ? d : (char *)end;
+}
+
+/* The per-node table: one entry per compute node, op, stage, shapes and FLOPs (fixed for the
+ * graph); the times are filled in by vkdetr_session_node_profile. */
+static vkdetr_status make_node_table(vkdetr_session *s) {
+    int n = 0;
+    for (int i = 0; i < s->g->n_nodes; i++)
+        n += s->g->nodes[i]->op != VD_OP_LEAF && s->g->nodes[i]->op != VD_OP_VIEW;
+    s->nodes = vd_calloc((size_t)VD_MAX(n, 1), sizeof *s->nodes);
+    s->node_ids = vd_calloc((size_t)VD_MAX(n, 1), sizeof *s->node_ids);
+    s->node_shapes = vd_calloc((size_t)VD_MAX(n, 1), SHAPES_LEN);
+    if (!s->nodes || !s->node_ids || !s->node_shapes) {
+        vd_free(s->nodes), vd_free(s->node_ids), vd_free(s->node_shapes);
+        s->nodes = NULL, s->node_ids = NULL, s->node_shapes = NULL;
+        return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory making the node profile");
+    }
+    int k = 0;
+    for (int i = 0; i < s->g->n_nodes; i++) {
+        const vd_tensor *t = s->g->nodes[i];
+        if (t->op == VD_OP_LEAF || t->op == VD_OP_VIEW) continue;
+        char *text = s->node_shapes + (size_t)k * SHAPES_LEN, *d = text;
+        const char *end = text + SHAPES_LEN - 1;
+        for (int j = 0; j < 2 && j < t->n_src; j++) {
+            if (!t->src[j]) continue;
+            if (d != text && d < end) d += snprintf(d, (size_t)(end - d), ", ");
+            d = put_shape(d < end ? d : (char *)end, end, t->src[j]);
+        }
+        if (d < end) d += snprintf(d, (size_t)(end - d), " -> ");
+        put_shape(d < end ? d : (char *)end, end, t);
+        s->nodes[k] = (vkdetr_node_profile){vd_op_name(t->op), text, t->stage, 0.0,
+                                            vd_op_flops(t) * 1e-9};
+        s->node_ids[k++] = i;
+    }
+    s->n_nodes = n;
+    return VKDETR_OK;
 }
 
 /* Runs the graph on s->pixels. */
@@ -313,6 +364,25 @@ VKDETR_API vkdetr_status vkdetr_session_output(vkdetr_session *s, int i, vkdetr_
     out->ndim = t->ndim;
     for (int d = 0; d < t->ndim; d++) out->shape[d] = t->ne[d];
     out->data = data;
+    return VKDETR_OK;
+}
+
+VKDETR_API vkdetr_status vkdetr_session_node_profile(vkdetr_session *s,
+                                                     const vkdetr_node_profile **nodes,
+                                                     int *n_nodes) {
+    if (!s) return vd_error(VKDETR_ERR_INVALID_ARG, "vkdetr_session_node_profile: session is NULL");
+    s->last_error[0] = 0;
+    if (!nodes || !n_nodes)
+        return fail(s, vd_error(VKDETR_ERR_INVALID_ARG,
+                                "vkdetr_session_node_profile: nodes or n_nodes is NULL"));
+    *nodes = NULL;
+    *n_nodes = 0;
+    if (!s->have_run) return VKDETR_OK;
+    vkdetr_status st = s->nodes ? VKDETR_OK : make_node_table(s);
+    if (st) return fail(s, st);
+    for (int k = 0; k < s->n_nodes; k++) s->nodes[k].ms = s->node_ms[s->node_ids[k]];
+    *nodes = s->nodes;
+    *n_nodes = s->n_nodes;
     return VKDETR_OK;
 }
 

@@ -86,6 +86,9 @@ static void test_null_arguments(void **state) {
     assert_int_equal(vkdetr_session_output(NULL, 0, &t), VKDETR_ERR_INVALID_ARG);
     vkdetr_profile p;
     assert_int_equal(vkdetr_session_profile(NULL, &p), VKDETR_ERR_INVALID_ARG);
+    const vkdetr_node_profile *nodes;
+    int n_nodes;
+    assert_int_equal(vkdetr_session_node_profile(NULL, &nodes, &n_nodes), VKDETR_ERR_INVALID_ARG);
     assert_string_equal(vkdetr_session_last_error(NULL), "no session");
     assert_int_equal(vkdetr_image_load(NULL, &img), VKDETR_ERR_INVALID_ARG);
     assert_int_equal(vkdetr_image_load("x.png", NULL), VKDETR_ERR_INVALID_ARG);
@@ -339,6 +342,13 @@ static void test_session_errors(void **state) {
     assert_int_equal(vkdetr_session_profile(s, NULL), VKDETR_ERR_INVALID_ARG);
     assert_int_equal(vkdetr_session_profile(s, &p), VKDETR_OK);
     assert_string_equal(vkdetr_session_last_error(s), "");
+    const vkdetr_node_profile *nodes = (const vkdetr_node_profile *)1;
+    int n_nodes = -1;
+    assert_int_equal(vkdetr_session_node_profile(s, NULL, &n_nodes), VKDETR_ERR_INVALID_ARG);
+    assert_int_equal(vkdetr_session_node_profile(s, &nodes, NULL), VKDETR_ERR_INVALID_ARG);
+    assert_int_equal(vkdetr_session_node_profile(s, &nodes, &n_nodes), VKDETR_OK);
+    assert_null(nodes); /* before the first run */
+    assert_int_equal(n_nodes, 0);
     vkdetr_result *r = (vkdetr_result *)1;
     assert_int_equal(vkdetr_session_detect(s, NULL, &r), VKDETR_ERR_INVALID_ARG);
     assert_int_equal(vkdetr_session_detect_file(s, NULL, &r), VKDETR_ERR_INVALID_ARG);
@@ -362,6 +372,62 @@ static void test_session_errors(void **state) {
  *   0 0 1
  * read by columns: (0,0)=0 (0,1)=0 | (1,0)=1 (1,1)=0 | (2,0)=1 (2,1)=1 -> runs 2 0s, 1 1,
  * 1 0, 2 1s. */
+/* The per-node profile agrees with the per-op one: as many nodes as the op counts say, the
+ * same times and FLOPs summed, every node's op among the ops, its shapes "... -> ...". */
+static void check_node_profile(vkdetr_session *s) {
+    vkdetr_profile p;
+    const vkdetr_node_profile *nodes;
+    int n = 0, count = 0;
+    assert_int_equal(vkdetr_session_profile(s, &p), VKDETR_OK);
+    assert_int_equal(vkdetr_session_node_profile(s, &nodes, &n), VKDETR_OK);
+    double op_ms = 0, op_gflop = 0, node_ms = 0, node_gflop = 0;
+    for (int i = 0; i < p.n_ops; i++) {
+        count += p.ops[i].count;
+        op_ms += p.ops[i].ms;
+        op_gflop += p.ops[i].gflop;
+    }
+    assert_true(n > 0);
+    assert_int_equal(n, count);
+    for (int i = 0; i < n; i++) {
+        int known = 0;
+        for (int k = 0; k < p.n_ops; k++) known |= !strcmp(nodes[i].op, p.ops[k].op);
+        assert_true(known);
+        assert_non_null(strstr(nodes[i].shapes, " -> "));
+        assert_true(nodes[i].stage > VKDETR_STAGE_PREPROCESS && nodes[i].stage < VKDETR_STAGE_COUNT);
+        assert_true(nodes[i].ms >= 0 && nodes[i].gflop >= 0);
+        node_ms += nodes[i].ms;
+        node_gflop += nodes[i].gflop;
+    }
+    assert_true(op_ms > 0);
+    assert_true(fabs(node_ms - op_ms) <= 1e-9 * op_ms);
+    assert_true(fabs(node_gflop - op_gflop) <= 1e-9 * op_gflop);
+}
+
+static void test_node_profile(void **state) {
+    (void)state;
+    vkdetr_session_params sp = vkdetr_session_default_params();
+    sp.profile = 1;
+    vkdetr_session *s;
+    assert_int_equal(vkdetr_session_create(model, &sp, &s), VKDETR_OK);
+    const char *input = vd_test_path("tests/data/" FIXTURE "/input.png");
+    for (int run = 0; run < 2; run++) { /* the table is made once, the times follow each run */
+        vkdetr_result *r;
+        assert_int_equal(vkdetr_session_detect_file(s, input, &r), VKDETR_OK);
+        vkdetr_result_free(r);
+        check_node_profile(s);
+    }
+    /* the first conv2d of the backbone reads the image: its shapes begin with 1x3x */
+    const vkdetr_node_profile *nodes;
+    int n;
+    assert_int_equal(vkdetr_session_node_profile(s, &nodes, &n), VKDETR_OK);
+    int i = 0;
+    while (i < n && strcmp(nodes[i].op, "conv2d")) i++;
+    assert_true(i < n);
+    assert_int_equal(nodes[i].stage, VKDETR_STAGE_BACKBONE);
+    assert_int_equal(strncmp(nodes[i].shapes, "1x3x", 4), 0);
+    vkdetr_session_free(s);
+}
+
 static void test_mask_rle(void **state) {
     (void)state;
     const uint8_t bm[6] = {0, 1, 1, 0, 0, 1};
@@ -435,6 +501,7 @@ int main(void) {
         cmocka_unit_test(test_load_files_and_memory),
         cmocka_unit_test(test_pixel_layouts),
         cmocka_unit_test(test_session_errors),
+        cmocka_unit_test(test_node_profile),
         cmocka_unit_test(test_mask_rle),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -625,7 +625,7 @@ static void test_bench_json(void **state) {
     (void)state;
     NEED_MODEL();
     const char *args[] = {"bench", "-m", g_model, "--backend", "cpu", "--runs", "3", "--warmup", "1",
-                          "--threads", "1", "--json", "-", NULL};
+                          "--threads", "1", "--nodes", "3", "--json", "-", NULL};
     vd_cli_result r = run_cpu(args);
     assert_true(vd_cli_expect(&r, 0, "bench --json -"));
     cJSON *j = cJSON_Parse(r.out);
@@ -640,14 +640,29 @@ static void test_bench_json(void **state) {
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(stages, "backbone")));
     assert_true(cJSON_IsArray(cJSON_GetObjectItem(j, "ops")));
     assert_string_equal(cJSON_GetObjectItem(j, "backend")->valuestring, "cpu");
+    /* --nodes 3: the three slowest nodes, slowest first */
+    const cJSON *nodes = cJSON_GetObjectItem(j, "nodes");
+    assert_int_equal(cJSON_GetArraySize(nodes), 3);
+    double prev = 1e30;
+    for (int i = 0; i < 3; i++) {
+        const cJSON *n = cJSON_GetArrayItem(nodes, i);
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(n, "op")));
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(n, "stage")));
+        assert_non_null(strstr(cJSON_GetObjectItem(n, "shapes")->valuestring, " -> "));
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(n, "gflop")));
+        double ms = cJSON_GetObjectItem(n, "ms")->valuedouble;
+        assert_true(ms <= prev);
+        prev = ms;
+    }
     cJSON_Delete(j);
     vd_cli_result_free(&r);
     const char *text[] = {"bench", "-m", g_model, "--backend", "cpu", "--runs", "2", "--warmup", "0",
-                          "--image", TMP("in/gray.png"), NULL};
+                          "--image", TMP("in/gray.png"), "--nodes", "2", NULL};
     r = run_cpu(text);
     assert_true(vd_cli_expect(&r, 0, "bench text"));
     assert_non_null(strstr(r.out, "latency    p50"));
     assert_non_null(strstr(r.out, "peak RSS"));
+    assert_non_null(strstr(r.out, "slowest nodes of the last run"));
     vd_cli_result_free(&r);
 }
 

@@ -156,6 +156,7 @@ int main() {
     CHECK(std::string(session.output(0).name).size() > 0);
     EXPECT_ERROR(session.output(-1), VKDETR_ERR_INVALID_ARG);
     CHECK(session.profile().total_ms > 0);
+    CHECK(!session.node_profile().empty());
 
     // from memory: std::vector and std::string buffers, borrowed for the call only
     {

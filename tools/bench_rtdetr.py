@@ -393,6 +393,9 @@ def ort_stage(node_name):
     return "decoder"  # query selection, decoder layers, heads (also top-level Gather etc.)
 
 
+PROFILE_NODES = 12  # vkdetr's slowest nodes listed per model and thread count
+
+
 def ort_profile_summary(path):
     """Aggregates the node events of the last run in an ORT profile by op type and stage."""
     with open(path) as f:
@@ -514,6 +517,8 @@ class Bench:
                "--json", "-"]
         if not profile:
             cmd.append("--no-op-profile")
+        else:
+            cmd += ["--nodes", str(PROFILE_NODES)]
         r = run_json(cmd, child_env(), "vkdetr bench")
         r["peer"] = "vkdetr"
         return r
@@ -643,6 +648,7 @@ def bench_model(b, name, prep):
             op = b.py_worker("ort", onnx_path, n, 1, 1, profile=True)
             ops = sorted(vp.get("ops", []), key=lambda o: -o["ms"])
             entry["profile"] = {"vkdetr": {"stage_ms": vkdetr_stage_ms(vp), "ops": ops,
+                                           "nodes": vp.get("nodes", []),
                                            "p50_ms": vp["p50_ms"]},
                                 "ort": op["profile"]}
         res["threads"][str(n)] = entry
@@ -917,6 +923,16 @@ def report(env, results, args):
                         right = " | | "
                     p(f"| {left} | | {right} |")
                 p("")
+                nodes = vk.get("nodes", [])
+                if nodes:
+                    p(f"vkdetr's {len(nodes)} slowest nodes (same profiled run):\n")
+                    p("| op | stage | shapes (inputs -> output) | ms | GFLOP/s |")
+                    p("|---|---|---|---|---|")
+                    for o in nodes:
+                        gfs = o["gflop"] / o["ms"] * 1e3 if o["ms"] > 0 and o["gflop"] else 0.0
+                        p(f"| {o['op']} | {o['stage']} | {o['shapes']} | {o['ms']:.2f} | " +
+                          (f"{gfs:.1f} |" if gfs else " |"))
+                    p("")
     return "\n".join(L)
 
 

@@ -18,6 +18,7 @@ typedef struct bench_opts {
     const char *json;
     int no_op_profile;
     int profile;
+    int nodes;
 } bench_opts;
 
 static const cli_option bench_options[] = {
@@ -40,6 +41,9 @@ static const cli_option bench_options[] = {
      "and host waits per run; the default unless --no-op-profile", NULL, 0, 0, NULL},
     {"no-op-profile", 0, CLI_FLAG, offsetof(bench_opts, no_op_profile), NULL,
      "do not time each op (removes the timing overhead; no per-op table)", NULL, 0, 0, NULL},
+    {"nodes", 0, CLI_INT, offsetof(bench_opts, nodes), "N",
+     "also list the N slowest nodes of the last run: op, stage, input and output shapes, time, "
+     "GFLOP/s (JSON: \"nodes\")", NULL, 0, 1000000, "0"},
 };
 
 static const cli_command bench_command = {
@@ -47,9 +51,10 @@ static const cli_command bench_command = {
     "[-m MODEL] [options]",
     "Time detection on one image: warm-up runs, then timed runs of vkdetr_session_detect "
     "(preprocessing to results, decoding excluded). Prints p50/p95/min latency, the mean time "
-    "per stage, a per-op-type table of the last run and the peak resident memory.",
+    "per stage, a per-op-type table of the last run (and with --nodes its slowest nodes) and the "
+    "peak resident memory.",
     "Examples:\n"
-    "  vkdetr bench -m ./rtdetr_r18vd --backend cpu --threads 2 --runs 10\n"
+    "  vkdetr bench -m ./rtdetr_r18vd --backend cpu --threads 2 --runs 10 --nodes 15\n"
     "  vkdetr bench -m ./rtdetr_r18vd --backend vulkan --size 512 --json bench.json",
     bench_options,
     (int)(sizeof bench_options / sizeof bench_options[0]),
@@ -118,8 +123,42 @@ static int run_bench(const bench_opts *o, vkdetr_session *s, const vkdetr_image 
 
 static double round3(double v) { return (double)(long long)(v * 1000.0 + (v >= 0 ? 0.5 : -0.5)) / 1000.0; }
 
+/* The slowest nodes of the last run, slowest first (ties in run order) */
+typedef struct slow_nodes {
+    const vkdetr_node_profile **v;
+    int n;
+    double total_ms; /* of all nodes */
+} slow_nodes;
+
+static int by_time(const void *a, const void *b) {
+    const vkdetr_node_profile *x = *(const vkdetr_node_profile *const *)a;
+    const vkdetr_node_profile *y = *(const vkdetr_node_profile *const *)b;
+    if (x->ms != y->ms) return x->ms < y->ms ? 1 : -1;
+    return x < y ? -1 : x > y;
+}
+
+static vkdetr_status slowest_nodes(vkdetr_session *s, int max, slow_nodes *out) {
+    const vkdetr_node_profile *nodes;
+    int n;
+    memset(out, 0, sizeof *out);
+    vkdetr_status st = vkdetr_session_node_profile(s, &nodes, &n);
+    if (st || max <= 0 || n <= 0) return st;
+    out->v = malloc((size_t)n * sizeof *out->v);
+    if (!out->v) return VKDETR_ERR_NO_MEMORY;
+    for (int i = 0; i < n; i++) {
+        out->v[i] = &nodes[i];
+        out->total_ms += nodes[i].ms;
+    }
+    qsort(out->v, (size_t)n, sizeof *out->v, by_time);
+    out->n = n < max ? n : max;
+    return VKDETR_OK;
+}
+
+static double gflops(double gflop, double ms) { return ms > 0 ? gflop / (ms / 1e3) : 0.0; }
+
 static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int w, int h,
-                         const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb) {
+                         const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb,
+                         const slow_nodes *slow) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", o->m.model ? o->m.model : g_cli_env.default_model);
     cJSON_AddStringToObject(j, "family", info->family ? info->family : "");
@@ -147,6 +186,20 @@ static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int
         cJSON_AddNumberToObject(op, "gflop", round3(prof->ops[i].gflop));
         cJSON_AddItemToArray(ops, op);
     }
+    if (o->nodes > 0) {
+        cJSON *nodes = cJSON_AddArrayToObject(j, "nodes");
+        for (int i = 0; i < slow->n; i++) {
+            const vkdetr_node_profile *p = slow->v[i];
+            cJSON *node = cJSON_CreateObject();
+            cJSON_AddStringToObject(node, "op", p->op ? p->op : "?");
+            cJSON_AddStringToObject(node, "stage", p->stage >= 0 && p->stage < VKDETR_STAGE_COUNT
+                                                       ? stage_names[p->stage] : "?");
+            cJSON_AddStringToObject(node, "shapes", p->shapes ? p->shapes : "");
+            cJSON_AddNumberToObject(node, "ms", round3(p->ms));
+            cJSON_AddNumberToObject(node, "gflop", round3(p->gflop));
+            cJSON_AddItemToArray(nodes, node);
+        }
+    }
     cJSON_AddNumberToObject(j, "submits", prof->submits);
     cJSON_AddNumberToObject(j, "host_syncs", prof->host_syncs);
     cJSON_AddNumberToObject(j, "detections", st->detections);
@@ -155,7 +208,8 @@ static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int
 }
 
 static void print_text(const bench_opts *o, const vkdetr_model_info *info, int w, int h,
-                       const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb) {
+                       const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb,
+                       const slow_nodes *slow) {
     printf("model      %s (%s, %.2f M parameters)\n",
            o->m.model ? o->m.model : g_cli_env.default_model, info->family ? info->family : "?",
            (double)info->num_parameters / 1e6);
@@ -180,6 +234,17 @@ static void print_text(const bench_opts *o, const vkdetr_model_info *info, int w
                    p->ms > 0 ? p->gflop / (p->ms / 1e3) : 0.0);
         }
         printf("  %-20s %6s %10.3f\n", "total", "", total);
+    }
+    if (slow->n > 0) {
+        printf("\nslowest nodes of the last run:\n  %-12s %-11s %10s %6s %9s  %s\n", "op",
+               "stage", "ms", "%", "GFLOP/s", "shapes (inputs -> output)");
+        for (int i = 0; i < slow->n; i++) {
+            const vkdetr_node_profile *p = slow->v[i];
+            printf("  %-12s %-11s %10.3f %6.1f %9.1f  %s\n", p->op ? p->op : "?",
+                   p->stage >= 0 && p->stage < VKDETR_STAGE_COUNT ? stage_names[p->stage] : "?",
+                   p->ms, slow->total_ms > 0 ? 100.0 * p->ms / slow->total_ms : 0.0,
+                   gflops(p->gflop, p->ms), p->shapes ? p->shapes : "");
+        }
     }
     if (prof->submits || prof->host_syncs)
         printf("vulkan     %d submits, %d host syncs per run\n", prof->submits, prof->host_syncs);
@@ -230,12 +295,19 @@ static int bench_model(const bench_opts *o, vkdetr_model *model) {
     } else if ((rc = run_bench(o, s, &img, &stats, &prof)) == CLI_EXIT_OK) {
         int64_t rss = prof.peak_rss_kb > 0 ? prof.peak_rss_kb : cli_peak_rss_kb();
         int json_stdout = o->json && !strcmp(o->json, "-");
-        if (!json_stdout) print_text(o, &info, w, h, &stats, &prof, rss);
-        if (o->json) {
-            cJSON *j = bench_json(o, &info, w, h, &stats, &prof, rss);
-            if (!j || vd_results_write_json(o->json, j)) rc = CLI_EXIT_OUTPUT;
-            cJSON_Delete(j);
+        slow_nodes slow;
+        if ((st = slowest_nodes(s, o->nodes, &slow))) {
+            cli_report("node profile", st);
+            rc = CLI_EXIT_MODEL;
+        } else {
+            if (!json_stdout) print_text(o, &info, w, h, &stats, &prof, rss, &slow);
+            if (o->json) {
+                cJSON *j = bench_json(o, &info, w, h, &stats, &prof, rss, &slow);
+                if (!j || vd_results_write_json(o->json, j)) rc = CLI_EXIT_OUTPUT;
+                cJSON_Delete(j);
+            }
         }
+        free(slow.v);
     }
     vkdetr_session_free(s);
     if (o->image) vkdetr_image_free(&img);
