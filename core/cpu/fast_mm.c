@@ -25,8 +25,10 @@
 /* a prefetch hint (rows of B a page apart defeat the hardware prefetcher) */
 #if defined(__GNUC__) || defined(__clang__)
 #define mm_prefetch(p) __builtin_prefetch((p), 0, 3)
+#define mm_prefetch_w(p) __builtin_prefetch((p), 1, 3)
 #else
 #define mm_prefetch(p) ((void)0)
+#define mm_prefetch_w(p) ((void)0)
 #endif
 
 static int isa_override = -1; /* tests: -1 automatic, 0 plain C, 1 AVX2 */
@@ -333,6 +335,13 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                         ep = &e;
                     }
                     float *ct = c + i0 * ldc + j0;
+                    if (last) /* the next tile's rows of C and of the residual: with a short
+                               * depth the kernel's own requests come too late when they
+                               * are in memory (a conv's output larger than the caches) */
+                        for (int64_t r = i0 + MM_MR; r < VD_MIN(i0 + 2 * MM_MR, ib + mb); r++) {
+                            mm_prefetch_w(c + r * ldc + j0);
+                            if (epi && epi->res) mm_prefetch(epi->res + r * epi->ldr + j0);
+                        }
                     tile(avx2, rows, cols, a + i0 * lda + k0, lda, b0, b1, sb, kc, ct, ldc,
                          k0 > 0 || k == 0, ep);
                     if (last && !inreg)
