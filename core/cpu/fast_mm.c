@@ -6,10 +6,10 @@
  * The AVX2/FMA micro-kernel keeps a 6x16 block of C in 12 registers: per step of the depth
  * it loads 16 values of B (two panels) and broadcasts 6 values of A. The depth is split in
  * blocks of MM_KC so that the B block of a 16-column strip (MM_KC x 16 floats, 16 KB) stays
- * in L1 while the rows of A stream past it, MM_MC rows of A at a time (an L2 block). The
- * epilogue (bias per row or per column, residual, ReLU / SiLU / sigmoid) is applied in
- * registers after the last depth block; other activations run on the finished tile while it
- * is still in L1.
+ * in L1 while the rows of A stream past it, MM_MC rows of A at a time (an L2 block; more
+ * when the depth is less than MM_KC). The epilogue (bias per row or per column, residual,
+ * ReLU / SiLU / sigmoid) is applied in registers after the last depth block; other
+ * activations run on the finished tile while it is still in L1.
  *
  * Without AVX2 and FMA (checked at run time) a plain C kernel with the same blocking runs. */
 #include "core/cpu/fast_avx2.h"
@@ -279,10 +279,14 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
     if (k == 0) /* no depth: zeros, then the epilogue through a tile with load_c */
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) c[i * ldc + j] = 0.0f;
-    /* rows in blocks of MM_MC (A block MM_MC x MM_KC in L2), depth in blocks of MM_KC, then
-     * 16-column strips (B strip MM_KC x 16 in L1) against every 6 rows of the A block */
-    for (int64_t ib = 0; ib < m; ib += MM_MC) {
-        int64_t mb = VD_MIN(MM_MC, m - ib);
+    /* rows in blocks of mc (A block mc x MM_KC in L2), depth in blocks of MM_KC, then
+     * 16-column strips (B strip MM_KC x 16 in L1) against every 6 rows of the A block. A
+     * shallower A keeps more rows in the same L2 budget: fewer row blocks, so fewer copies of
+     * each strip of an in-place B. */
+    int64_t mc = MM_MC;
+    if (k < MM_KC) mc = VD_MAX(MM_MC, MM_MC * MM_KC / VD_MAX(k, 1) / MM_MR * MM_MR);
+    for (int64_t ib = 0; ib < m; ib += mc) {
+        int64_t mb = VD_MIN(mc, m - ib);
         int64_t k0 = 0;
         do {
             int64_t kc = VD_MIN(MM_KC, k - k0);
