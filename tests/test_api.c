@@ -367,11 +367,6 @@ static void test_session_errors(void **state) {
     vkdetr_session_free(s);
 }
 
-/* COCO's order: column-major, starting with 0s. A 3x2 mask (w = 3, h = 2), row-major
- *   0 1 1
- *   0 0 1
- * read by columns: (0,0)=0 (0,1)=0 | (1,0)=1 (1,1)=0 | (2,0)=1 (2,1)=1 -> runs 2 0s, 1 1,
- * 1 0, 2 1s. */
 /* The per-node profile agrees with the per-op one: as many nodes as the op counts say, the
  * same times and FLOPs summed, every node's op among the ops, its shapes "... -> ...". */
 static void check_node_profile(vkdetr_session *s) {
@@ -428,6 +423,11 @@ static void test_node_profile(void **state) {
     vkdetr_session_free(s);
 }
 
+/* COCO's order: column-major, starting with 0s. A 3x2 mask (w = 3, h = 2), row-major
+ *   0 1 1
+ *   0 0 1
+ * read by columns: (0,0)=0 (0,1)=0 | (1,0)=1 (1,1)=0 | (2,0)=1 (2,1)=1 -> runs 2 0s, 1 1,
+ * 1 0, 2 1s. */
 static void test_mask_rle(void **state) {
     (void)state;
     const uint8_t bm[6] = {0, 1, 1, 0, 0, 1};

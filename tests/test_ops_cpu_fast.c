@@ -259,25 +259,34 @@ static void test_pool(void **state) {
         {VD_POOL_AVG, 2, 2, 2, 2, 0, 0, 1, 1}, /* ResNet-vd shortcut: exact on even maps */
         {VD_POOL_AVG, 2, 2, 2, 2, 0, 0, 0, 0},
         {VD_POOL_MAX, 3, 3, 2, 2, 1, 1, 0, 0}, /* ResNet stem */
+        {VD_POOL_MAX, 3, 3, 2, 2, 0, 0, 1, 0}, /* no padding, ceil_mode: windows cut at the end */
         {VD_POOL_AVG, 3, 3, 2, 2, 1, 1, 1, 1},
     };
-    const int sizes[][2] = {{16, 22}, {40, 40}, {15, 22}, {2, 2}, {17, 9}, {9, 67}, {6, 3}};
+    /* widths 16 and 17 end an 8-wide step of the 3x3/2 max pool exactly at its last whole
+     * window (p0 and p1) */
+    const int sizes[][2] = {{16, 22}, {40, 40}, {15, 22}, {2, 2}, {17, 9}, {9, 67}, {6, 3},
+                            {5, 17}, {3, 16}};
+    /* max pools three ways: values in [-1, 1]; with NaNs placed in it (NaN wins wherever it
+     * is in the window, and stays); all negative (padding or a tap past the row would show
+     * as a 0) */
+    const char *const inputs[] = {"", " NaNs", " negative"};
     for (int isa = 1; isa >= 0; isa--) {
         vd_cpu_force_isa(isa);
         for (size_t i = 0; i < VD_ARRAY_LEN(ps); i++)
             for (size_t k = 0; k < VD_ARRAY_LEN(sizes); k++)
-                for (int nan = 0; nan < (ps[i].kind == VD_POOL_MAX ? 2 : 1); nan++) {
-                    vd_graph *g = vd_graph_create();
+                for (int in = 0; in < (ps[i].kind == VD_POOL_MAX ? 3 : 1); in++) {
                     int h = sizes[k][0], w = sizes[k][1];
-                    vd_tensor *x = vd_opcase_rand(g, &r, 4, NE(2, 5, h, w), -1, 1);
-                    /* max: NaN wins wherever it is in the window, and stays */
-                    for (int q = 0; nan && q < 7; q++)
+                    if (h + 2 * ps[i].pad_h < ps[i].k_h || w + 2 * ps[i].pad_w < ps[i].k_w)
+                        continue; /* no window fits */
+                    vd_graph *g = vd_graph_create();
+                    vd_tensor *x = vd_opcase_rand(g, &r, 4, NE(2, 5, h, w), in == 2 ? -2 : -1,
+                                                  in == 2 ? -1 : 1);
+                    for (int q = 0; in == 1 && q < 7; q++)
                         ((float *)x->data)[(q * 131 + 17) % (10 * h * w)] = NAN;
-                    char what[96];
+                    char what[112];
                     snprintf(what, sizeof what, "pool2d %s k%d s%d p%d [2, 5, %d, %d]%s avx2 %d",
                              ps[i].kind == VD_POOL_MAX ? "max" : "avg", ps[i].k_h,
-                             ps[i].stride_h, ps[i].pad_h, h, w, nan ? " NaNs" : "",
-                             vd_cpu_has_avx2());
+                             ps[i].stride_h, ps[i].pad_h, h, w, inputs[in], vd_cpu_has_avx2());
                     double tol = ps[i].kind == VD_POOL_MAX ? 0 : 1e-6;
                     assert_true(vd_opcase_check(what, vd_op_pool2d(g, x, &ps[i]), pools, 2, tol,
                                                 10 * tol));

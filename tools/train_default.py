@@ -242,15 +242,17 @@ def cxcywh_to_xyxy(b):
     return torch.cat([b[..., :2] - b[..., 2:] / 2, b[..., :2] + b[..., 2:] / 2], -1)
 
 
-def pair_iou(a, b):
-    """Elementwise IoU and GIoU of (M, 4) xyxy boxes a and b."""
-    lt, rb = torch.max(a[:, :2], b[:, :2]), torch.min(a[:, 2:], b[:, 2:])
+def box_iou(a, b):
+    """IoU and GIoU of xyxy boxes a and b (..., 4), broadcast against each other: (M, 4) with
+    (M, 4) pairs them up, (N, 1, 4) with (1, n, 4) gives every pair (N, n)."""
+    lt, rb = torch.max(a[..., :2], b[..., :2]), torch.min(a[..., 2:], b[..., 2:])
     inter = (rb - lt).clamp(min=0).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(-1)
+    area_a = (a[..., 2:] - a[..., :2]).clamp(min=0).prod(-1)
+    area_b = (b[..., 2:] - b[..., :2]).clamp(min=0).prod(-1)
     union = area_a + area_b - inter
     iou = inter / union.clamp(min=1e-9)
-    hull = (torch.max(a[:, 2:], b[:, 2:]) - torch.min(a[:, :2], b[:, :2])).clamp(min=0).prod(-1)
+    hull_wh = torch.max(a[..., 2:], b[..., 2:]) - torch.min(a[..., :2], b[..., :2])
+    hull = hull_wh.clamp(min=0).prod(-1)
     return iou, iou - (hull - union) / hull.clamp(min=1e-9)
 
 
@@ -283,13 +285,7 @@ def dense_encoder_loss(out, labels, centres, strides, k, cfg):
             p = prob[b][:, cls]                                             # (N, n)
             cls_cost = 0.25 * (1 - p) ** 2 * -(p + 1e-8).log() - 0.75 * p ** 2 * -(1 - p + 1e-8).log()
             l1 = torch.cdist(boxes[b], g, p=1)
-            pb = cxcywh_to_xyxy(boxes[b])
-            lt = torch.max(pb[:, None, :2], gx[None, :, :2])
-            rb = torch.min(pb[:, None, 2:], gx[None, :, 2:])
-            inter = (rb - lt).clamp(min=0).prod(-1)
-            union = (pb[:, 2:] - pb[:, :2]).prod(-1)[:, None] + (gx[:, 2:] - gx[:, :2]).prod(-1)[None] - inter
-            hull = (torch.max(pb[:, None, 2:], gx[None, :, 2:]) - torch.min(pb[:, None, :2], gx[None, :, :2])).prod(-1)
-            giou = inter / union - (hull - union) / hull
+            _, giou = box_iou(cxcywh_to_xyxy(boxes[b])[:, None], gx[None])   # (N, n)
             cost = 2 * cls_cost + 5 * l1 - 2 * giou + 1e4 * (~cand)
             kk = min(k, N)
             top = cost.topk(kk, dim=0, largest=False).indices                # (k, n)
@@ -310,7 +306,7 @@ def dense_encoder_loss(out, labels, centres, strides, k, cfg):
     n_pos = max(float(len(pos_a)), 1.0)
     src = boxes[pos_b, pos_a]
     tgt = all_g[pos_g]
-    iou, giou = pair_iou(cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt))
+    iou, giou = box_iou(cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt))
     target = torch.zeros_like(logits)
     target[pos_b, pos_a, all_c[pos_g]] = iou.detach().clamp(min=0.01).to(logits.dtype)
     onehot = torch.zeros_like(logits)

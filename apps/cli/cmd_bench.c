@@ -123,6 +123,12 @@ static int run_bench(const bench_opts *o, vkdetr_session *s, const vkdetr_image 
 
 static double round3(double v) { return (double)(long long)(v * 1000.0 + (v >= 0 ? 0.5 : -0.5)) / 1000.0; }
 
+static double gflops(double gflop, double ms) { return ms > 0 ? gflop / (ms / 1e3) : 0.0; }
+
+static const char *stage_name(int stage) {
+    return stage >= 0 && stage < VKDETR_STAGE_COUNT ? stage_names[stage] : "?";
+}
+
 /* The slowest nodes of the last run, slowest first (ties in run order) */
 typedef struct slow_nodes {
     const vkdetr_node_profile **v;
@@ -153,8 +159,6 @@ static vkdetr_status slowest_nodes(vkdetr_session *s, int max, slow_nodes *out) 
     out->n = n < max ? n : max;
     return VKDETR_OK;
 }
-
-static double gflops(double gflop, double ms) { return ms > 0 ? gflop / (ms / 1e3) : 0.0; }
 
 static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int w, int h,
                          const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb,
@@ -192,8 +196,7 @@ static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int
             const vkdetr_node_profile *p = slow->v[i];
             cJSON *node = cJSON_CreateObject();
             cJSON_AddStringToObject(node, "op", p->op ? p->op : "?");
-            cJSON_AddStringToObject(node, "stage", p->stage >= 0 && p->stage < VKDETR_STAGE_COUNT
-                                                       ? stage_names[p->stage] : "?");
+            cJSON_AddStringToObject(node, "stage", stage_name(p->stage));
             cJSON_AddStringToObject(node, "shapes", p->shapes ? p->shapes : "");
             cJSON_AddNumberToObject(node, "ms", round3(p->ms));
             cJSON_AddNumberToObject(node, "gflop", round3(p->gflop));
@@ -230,8 +233,7 @@ static void print_text(const bench_opts *o, const vkdetr_model_info *info, int w
         for (int i = 0; i < prof->n_ops; i++) {
             const vkdetr_op_profile *p = &prof->ops[i];
             printf("  %-20s %6d %10.3f %6.1f %10.3f %9.1f\n", p->op ? p->op : "?", p->count, p->ms,
-                   total > 0 ? 100.0 * p->ms / total : 0.0, p->gflop,
-                   p->ms > 0 ? p->gflop / (p->ms / 1e3) : 0.0);
+                   total > 0 ? 100.0 * p->ms / total : 0.0, p->gflop, gflops(p->gflop, p->ms));
         }
         printf("  %-20s %6s %10.3f\n", "total", "", total);
     }
@@ -241,8 +243,8 @@ static void print_text(const bench_opts *o, const vkdetr_model_info *info, int w
         for (int i = 0; i < slow->n; i++) {
             const vkdetr_node_profile *p = slow->v[i];
             printf("  %-12s %-11s %10.3f %6.1f %9.1f  %s\n", p->op ? p->op : "?",
-                   p->stage >= 0 && p->stage < VKDETR_STAGE_COUNT ? stage_names[p->stage] : "?",
-                   p->ms, slow->total_ms > 0 ? 100.0 * p->ms / slow->total_ms : 0.0,
+                   stage_name(p->stage), p->ms,
+                   slow->total_ms > 0 ? 100.0 * p->ms / slow->total_ms : 0.0,
                    gflops(p->gflop, p->ms), p->shapes ? p->shapes : "");
         }
     }
