@@ -327,9 +327,27 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                     b1 = bt + 8;
                     sb = 16;
                 }
+                /* the next strip of an in-place B: its rows are a page or more apart, too
+                 * many streams for the hardware prefetcher, so ask for them a few rows per
+                 * tile while this strip computes */
+                const float *nx = NULL;
+                int64_t nxk = 0, nxper = 0;
+                if (ldb && !transb) {
+                    if (j0 + 16 < n) nx = b + k0 * ldb + j0 + 16, nxk = kc;
+                    else if (!last) nx = b + (k0 + MM_KC) * ldb, nxk = VD_MIN(MM_KC, k - k0 - MM_KC);
+                    else if (ib + mb < m) nx = b, nxk = VD_MIN(MM_KC, k);
+                    nxper = (nxk + (mb + MM_MR - 1) / MM_MR - 1) / ((mb + MM_MR - 1) / MM_MR);
+                }
+                int split = ((uintptr_t)nx & 63) || (ldb & 15); /* a row's 16 on two lines */
                 for (int64_t i0 = ib; i0 < ib + mb; i0 += MM_MR) {
                     int rows = (int)VD_MIN(MM_MR, ib + mb - i0);
                     mm_epi e, *ep = NULL;
+                    if (nx)
+                        for (int64_t r = (i0 - ib) / MM_MR * nxper,
+                                     r1 = VD_MIN(nxk, r + nxper); r < r1; r++) {
+                            mm_prefetch(nx + r * ldb);
+                            if (split) mm_prefetch(nx + r * ldb + 15);
+                        }
                     if (last && any_epi) {
                         e.bias_row = epi->bias_row ? epi->bias_row + i0 : NULL;
                         e.bias_col = epi->bias_col ? epi->bias_col + j0 : NULL;
