@@ -252,6 +252,28 @@ static int msda_taps(const msda_job *j, int64_t q, int64_t m, float *wt, int64_t
 static VD_AVX2 void axpy_avx2(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
+
+/* sr[d] = sum_i tw[i] * mem[rows[i] * cin + d] for d < cin, the same products and sums in
+ * the same order as axpy tap by tap, but 64 channels at a time in registers: each tap row is
+ * read once, and sr is not loaded and stored for every tap */
+static VD_AVX2 void gather_avx2(const float *mem, int64_t cin, const int64_t *rows,
+                                const float *tw, int nt, float *sr) {
+    int64_t d0 = 0;
+    for (; d0 + 64 <= cin; d0 += 64) {
+        __m256 acc[8];
+        for (int u = 0; u < 8; u++) acc[u] = _mm256_setzero_ps();
+        for (int i = 0; i < nt; i++) {
+            const float *x = mem + rows[i] * cin + d0;
+            __m256 w = _mm256_set1_ps(tw[i]);
+            for (int u = 0; u < 8; u++)
+                acc[u] = _mm256_add_ps(acc[u], _mm256_mul_ps(w, _mm256_loadu_ps(x + 8 * u)));
+        }
+        for (int u = 0; u < 8; u++) _mm256_storeu_ps(sr + d0 + 8 * u, acc[u]);
+    }
+    for (int64_t d = d0; d < cin; d++) sr[d] = 0;
+    for (int i = 0; i < nt && d0 < cin; i++)
+        for (int64_t d = d0; d < cin; d++) sr[d] += tw[i] * mem[rows[i] * cin + d];
+}
 #endif
 
 static void axpy(int avx2, float a, const float *x, float *y, int64_t n) {
@@ -290,12 +312,16 @@ static void msda_task(void *arg, int task, int thread) {
     for (int64_t q = q0; q < q1; q++) {
         int nt = msda_taps(j, q, m, wt, rows, tw, j->mem, j->cin);
         float *sr = srows + (q - q0) * ld, asum = 0;
-        for (int64_t d = 0; d < j->cin; d++) sr[d] = 0;
-        for (int i = 0; i < nt; i++) {
-            axpy(avx2, tw[i], j->mem + rows[i] * j->cin, sr, j->cin);
-            asum += tw[i];
-        }
+        for (int i = 0; i < nt; i++) asum += tw[i];
         sr[j->cin] = asum;
+#if VD_HAVE_AVX2_CODE
+        if (avx2) {
+            gather_avx2(j->mem, j->cin, rows, tw, nt, sr);
+            continue;
+        }
+#endif
+        for (int64_t d = 0; d < j->cin; d++) sr[d] = 0;
+        for (int i = 0; i < nt; i++) axpy(avx2, tw[i], j->mem + rows[i] * j->cin, sr, j->cin);
     }
     vd_mm(srows, ld, j->wp + m * j->dh * ld, ld, j->out + q0 * j->c + m * j->dh, j->c, q1 - q0,
           j->dh, NULL);
