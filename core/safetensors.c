@@ -523,6 +523,17 @@ const char *vd_st_metadata(const vd_safetensors *st, const char *key) {
 
 int vd_st_is_mapped(const vd_safetensors *st) { return st && st->map != NULL; }
 
+void vd_st_release(const vd_safetensors *st, const void *p, size_t bytes) {
+    if (!st || !st->map || !p) return;
+    uintptr_t lo = (uintptr_t)st->map, hi = lo + st->map_size, a = (uintptr_t)p;
+    if (a < lo || a >= hi || bytes > hi - a) return;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t first = (a + page - 1) / page * page, end = (a + bytes) / page * page;
+    /* a private read-only file mapping: dropped pages come back from the file */
+    if (first < end) madvise((void *)first, end - first, MADV_DONTNEED);
+}
+
 /* ---- conversion ------------------------------------------------------------------------ */
 
 static float f64_to_f32(double d) {

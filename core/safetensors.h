@@ -98,6 +98,12 @@ const char *vd_st_metadata(const vd_safetensors *st, const char *key);
  * that owns a heap copy (vd_st_open_memory). */
 int vd_st_is_mapped(const vd_safetensors *st);
 
+/* Tells a mapped reader that the bytes [p, p + bytes) of its data are not needed for now
+ * (a weight that was converted or folded into a copy): their whole pages leave the process's
+ * resident memory, and are read from the file again if touched later, so the data stays
+ * valid. No-op for a heap copy or for bytes outside the mapping. */
+void vd_st_release(const vd_safetensors *st, const void *p, size_t bytes);
+
 /* Converts t's data to f32 into dst (t->nelements floats). F32 is copied, F16 (subnormals,
  * inf and nan kept), BF16 and F64 (rounded to nearest) are converted. Other dtypes:
  * VKDETR_ERR_FORMAT naming the tensor and dtype. */

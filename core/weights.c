@@ -277,6 +277,7 @@ static vd_tensor *materialise(vd_weights *W, const vd_st_tensor *t) {
                         vd_st_name(W->st), t->name);
         vkdetr_status s = vd_st_read_f32(t, x->data);
         if (s) return fail(W, s, "%s", vkdetr_last_error());
+        vd_st_release(W->st, t->data, (size_t)t->nelements * vd_st_dtype_size(t->dtype));
     }
     *slot = x;
     return x;
@@ -394,6 +395,8 @@ vkdetr_status vd_weights_fold_bn(vd_weights *W, const vd_tensor *conv_w, const c
         for (int64_t j = 0; j < inner; j++) dw[o * inner + j] = to_f32(src[o * inner + j] * scale);
         db[o] = to_f32((double)p[1][o] - (double)p[2][o] * scale);
     }
+    /* the stored weight is not read again: its pages need not stay resident */
+    vd_st_release(W->st, src, (size_t)vd_nelements(conv_w) * sizeof(float));
     *out_w = w;
     *out_b = b;
     return VKDETR_OK;

@@ -198,6 +198,65 @@ static void test_bf16(void **state) {
 
 /* ---- round trip ------------------------------------------------------------------------ */
 
+/* This process's resident file-backed memory (RssFile in /proc/self/status), in kB; -1
+ * where the kernel does not report it. */
+static long rss_file_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %ld", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+/* vd_st_release drops a mapped tensor's pages from resident memory, and its data reads the
+ * same afterwards (the pages come back from the file). Bytes outside the mapping, NULL and a
+ * heap copy are left alone. */
+static void test_release(void **state) {
+    (void)state;
+    enum { N = 4 << 20 }; /* 16 MB of floats */
+    float *a = malloc(N * sizeof(float));
+    assert_non_null(a);
+    for (int i = 0; i < N; i++) a[i] = (float)i * 0.25f;
+    vd_st_write_entry e[] = {{"big", VD_ST_F32, 1, {N}, a}};
+    const char *path = tmp_path("release.safetensors");
+    assert_int_equal(vd_st_write_meta(path, 1, e, 0, NULL), VKDETR_OK);
+    vd_safetensors *st;
+    assert_int_equal(vd_st_open(path, &st), VKDETR_OK);
+    const vd_st_tensor *t = vd_st_find(st, "big");
+    assert_non_null(t);
+    long before = rss_file_kb();
+    assert_memory_equal(t->data, a, (size_t)N * sizeof(float)); /* every page touched */
+    long touched = rss_file_kb();
+    vd_st_release(st, t->data, t->nbytes);
+    long released = rss_file_kb();
+    if (before >= 0) {
+        assert_true(touched - before > 12 * 1024);
+        assert_true(touched - released > 12 * 1024);
+    }
+    assert_memory_equal(t->data, a, (size_t)N * sizeof(float)); /* read again from the file */
+    vd_st_release(st, a, sizeof(float));        /* not in the mapping */
+    vd_st_release(st, t->data, t->nbytes + 1);  /* past its end */
+    vd_st_release(st, NULL, 16);
+    vd_st_release(NULL, t->data, 16);
+    assert_memory_equal(t->data, a, (size_t)N * sizeof(float));
+    vd_st_close(st);
+
+    size_t size;
+    uint8_t *raw = vd_test_read_file(path, &size);
+    assert_non_null(raw);
+    assert_int_equal(vd_st_open_memory(raw, size, &st), VKDETR_OK);
+    t = vd_st_find(st, "big");
+    vd_st_release(st, t->data, t->nbytes); /* a heap copy: kept */
+    assert_memory_equal(t->data, a, (size_t)N * sizeof(float));
+    vd_st_close(st);
+    free(raw);
+    free(a);
+    remove(path);
+}
+
 static void test_roundtrip(void **state) {
     (void)state;
     vd_rng r;
@@ -618,6 +677,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f16_exhaustive),   cmocka_unit_test(test_f32_to_f16_rounding),
         cmocka_unit_test(test_bf16),             cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_release),
         cmocka_unit_test(test_many_tensors),     cmocka_unit_test(test_read_conversions),
         cmocka_unit_test(test_malformed),        cmocka_unit_test(test_short_files),
         cmocka_unit_test(test_io_errors),        cmocka_unit_test(test_garbage),
