@@ -149,6 +149,11 @@ static void check_conv(vd_rng *r, const conv_case *cc) {
     vd_tensor *y = conv_node(g, r, cc, 0);
     int wino = y ? vd_cpu_winograd_variant(y) : 0;
     double tol = wino ? 5e-5 : 1e-4;
+    if (wino) { /* Winograd runs on its prepared U (without it: im2col) */
+        int variant = 0;
+        assert_ptr_equal(vd_cpu_packed_conv2d_prep_key(y, &variant), y->src[1]);
+        assert_int_equal(variant, wino);
+    }
     char what[160];
     snprintf(what, sizeof what, "conv2d n%d c%d o%d %dx%d k%d s%d p%d g%d act %s bias %d res %d%s avx2 %d",
              cc->n, cc->c, cc->o, cc->h, cc->w, cc->k, cc->stride, cc->pad, cc->groups,

@@ -3,7 +3,7 @@
  *
  * conv2d takes one of four paths (conv_choose):
  *   - Winograd F(4x4, 3x3) or F(2x2, 3x3) for 3x3 stride-1 convolutions on maps large
- *     enough (fast_winograd.c);
+ *     enough, with U prepared (fast_winograd.c);
  *   - pointwise (1x1, stride 1, no padding): y [O, P] = w [O, C] x [C, P], both read in
  *     place (no packing pass over the input);
  *   - im2col: the patches of a block of output pixels packed straight into the GEMM's panel
@@ -42,8 +42,7 @@ static conv_path conv_choose(const vd_tensor *dst, const void *prep) {
     const vd_tensor *w = dst->src[1];
     const vd_conv2d_params *p = &dst->p.conv;
     if (p->groups != 1) return PATH_SGEMM;
-    (void)prep; /* Winograd makes its U itself when none was prepared */
-    if (vd_cpu_winograd_variant(dst)) return PATH_WINOGRAD;
+    if (prep && vd_cpu_winograd_variant(dst)) return PATH_WINOGRAD; /* prep: U */
     if (w->ne[2] == 1 && w->ne[3] == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_t &&
         !p->pad_l && !p->pad_b && !p->pad_r)
         return PATH_POINTWISE;
@@ -84,8 +83,8 @@ static void conv_plan_init(const vd_tensor *dst, int n_threads, const void *prep
 
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads) {
     conv_plan cp;
-    /* the scratch must serve the path the kernel will take (0 from Winograd when it does not
-     * apply) */
+    /* the scratch must serve the path the kernel will take: without prep the plan is the
+     * one a run without prepared U takes, and Winograd's is 0 when it does not apply */
     conv_plan_init(dst, n_threads, NULL, &cp);
     size_t s = 0;
     if (cp.path == PATH_SGEMM) s = vd_cpu_fast_conv2d_scratch(dst, n_threads);

@@ -9,10 +9,10 @@
  * to sum |w x| for F4, less for F2 (tests/test_ops_cpu_fast.c bounds both).
  *
  * Which (vd_cpu_winograd_variant): F4 on maps of at least 64 of its tiles (32x32 pixels),
- * else F2 on maps of at least 64 of its tiles (16x16), else none (im2col). F4's U, 4x the
- * weight, is made for each run into the session's scratch (a first parallel pass, ~1% of the
- * conv), so a model holds no copy of it; F2's U (16/9 of the weight) is prepared once per
- * model, since on its small maps the GEMMs are short and making U each run would cost ~20%.
+ * else F2 on maps of at least 64 of its tiles (16x16), else none (im2col). U (4x the weight
+ * for F4, 16/9 for F2) is prepared once per model: made for each run it cost 17% of a
+ * 256-channel 40x40 convolution (F4) and ~20% on F2's small maps. Without a prepared U the
+ * convolution takes the im2col path (fast_conv.c).
  *
  * Work is split in blocks of tiles (a multiple of 8, consecutive in row-major tile order of
  * one image). For each block the input (all channels) is transformed into V (the B operand of
@@ -105,8 +105,8 @@ static WG_AVX2 void wg_weights(const float *w, int64_t o, int64_t c, int a, int6
 }
 
 const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant) {
-    *variant = 2;
-    return vd_cpu_winograd_variant(dst) == 2 ? dst->src[1] : NULL;
+    *variant = vd_cpu_winograd_variant(dst);
+    return *variant ? dst->src[1] : NULL;
 }
 
 void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
@@ -222,10 +222,8 @@ size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads) {
     if (!variant) return 0;
     wg_plan p;
     wg_plan_init(dst, n_threads, variant, &p);
-    /* U for this run first (F4; F2 only if its prepared U is missing: untouched pages cost
-     * no memory), then the shared part, then the threads' slices */
-    return vd_cpu_slice_bytes((size_t)(p.nxi * p.o * p.c) * 4) + wg_shared_bytes(&p) +
-           wg_thread_bytes(&p) * (size_t)n_threads;
+    /* the shared part, then the threads' slices */
+    return wg_shared_bytes(&p) + wg_thread_bytes(&p) * (size_t)n_threads;
 }
 
 #if WG_X86
@@ -297,9 +295,8 @@ static inline __attribute__((always_inline)) WG_AVX2 void at(const int a, const 
 typedef struct wg_job {
     const vd_cpu_ctx *ctx;
     const wg_plan *p;
-    const float *x, *w, *bias, *res;
-    const float *u;
-    float *uscratch;
+    const float *x, *bias, *res;
+    const float *u; /* prepared: (a*a, O, C) */
     float *y;
     vd_act act;
     char *shared;        /* shared blocks: V, then the row and output tables */
@@ -572,30 +569,14 @@ static WG_AVX2 void wg_output_task(void *arg, int task, int thread) {
     else wg_output_a(4, j, task, thread);
 }
 
-/* U for a share of the output channels, into the scratch */
-static void wg_weights_task(void *arg, int task, int thread) {
-    (void)thread;
-    const wg_job *j = arg;
-    const wg_plan *p = j->p;
-    int64_t k0, k1;
-    vd_cpu_range(p->o, (int)VD_MIN(p->o, 4 * (int64_t)j->ctx->n_threads), task, &k0, &k1);
-    wg_weights(j->w, p->o, p->c, p->a, k0, k1, j->uscratch);
-}
-
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u) {
     wg_plan p;
     int variant = vd_cpu_winograd_variant(dst);
     wg_plan_init(dst, ctx->n_threads, variant, &p);
     char *sc = ctx->scratch;
-    size_t u_bytes = vd_cpu_slice_bytes((size_t)(p.nxi * p.o * p.c) * 4);
-    wg_job j = {ctx, &p, dst->src[0]->data, dst->src[1]->data,
-                dst->src[2] ? dst->src[2]->data : NULL, dst->src[3] ? dst->src[3]->data : NULL,
-                u, (float *)sc, dst->data, dst->p.conv.act, sc + u_bytes,
-                sc + u_bytes + wg_shared_bytes(&p), wg_thread_bytes(&p), 0, 0};
-    if (!u) { /* F4, or F2 without its prepared U: make it now */
-        vd_pool_run(ctx->pool, (int)VD_MIN(p.o, 4 * (int64_t)ctx->n_threads), wg_weights_task, &j);
-        j.u = j.uscratch;
-    }
+    wg_job j = {ctx, &p, dst->src[0]->data, dst->src[2] ? dst->src[2]->data : NULL,
+                dst->src[3] ? dst->src[3]->data : NULL, u, dst->data, dst->p.conv.act, sc,
+                sc + wg_shared_bytes(&p), wg_thread_bytes(&p), 0, 0};
     if (!p.shared) {
         vd_pool_run(ctx->pool, (int)(p.n * p.blocks), wg_block_task, &j);
         return;

@@ -95,7 +95,7 @@ void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int
                    const vd_mm_epilogue *epi);
 
 /* ---- conv2d and linear on the packed GEMM (fast_conv.c) and Winograd (fast_winograd.c) ----
- * The fast table's conv2d and linear. Prepared once per model (cpu.h): F(2x2, 3x3)'s U, and
+ * The fast table's conv2d and linear. Prepared once per model (cpu.h): Winograd's U, and
  * w^T packed for linear (both work without: U made per run, w read in place). */
 void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads);
@@ -114,8 +114,8 @@ size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads);
  * thread blocks of its own, -1 chooses by the shape (the default). Process-wide; not for use
  * while kernels run. */
 void vd_cpu_force_winograd_shared(int shared);
-/* Runs dst as Winograd (variant != 0) with u, the prepared transform (a*a, O, C) of its
- * weight, or NULL: then U is made in the scratch first. */
+/* Runs dst as Winograd (variant != 0) with u (not NULL), the prepared transform (a*a, O, C)
+ * of its weight (vd_cpu_packed_conv2d_prep_make). */
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u);
 
 /* Attention on the packed GEMM, MSDA head-major (fast_attn.c). */
