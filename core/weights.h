@@ -22,7 +22,8 @@
  * Tensors returned are leaves (VD_OP_LEAF, VD_F32, VD_TENSOR_WEIGHT, id -1) with f32 host
  * data owned by W: F32 data that is 4-byte aligned points straight into the file mapping
  * (read-only memory: never write to weight data), other dtypes are converted once into
- * W's arena. Getting the same stored tensor again returns the same vd_tensor. Everything
+ * W's arena (and their stored bytes released from resident memory, vd_st_release). Getting
+ * the same stored tensor again returns the same vd_tensor. Everything
  * stays valid until vd_weights_free.
  *
  * Names may be spelled the way the file stores them or through aliases (see
@@ -96,7 +97,9 @@ vd_tensor *vd_weights_new(vd_weights *W, int ndim, const int64_t *ne);
  * [C]) and returns new tensors
  *     scale = gamma / sqrt(var + eps)        (computed in double)
  *     *out_w = conv_w * scale[o]  (shape of conv_w),   *out_b = beta - mean * scale  [C]
- * conv_w is not modified. A NULL conv_w after an earlier error just returns that error.
+ * conv_w is not modified, but its pages of the file mapping leave resident memory
+ * (vd_st_release: a model keeps only the folded copy in RAM; conv_w still reads correctly).
+ * A NULL conv_w after an earlier error just returns that error.
  * On failure *out_w and *out_b are NULL. Returns W's status. */
 vkdetr_status vd_weights_fold_bn(vd_weights *W, const vd_tensor *conv_w, const char *bn_prefix_fmt,
                                  float eps, vd_tensor **out_w, vd_tensor **out_b, ...)

@@ -10,8 +10,9 @@ Measures, on this machine and in the same run, the latency of RT-DETR-R18vd / R5
             it), intra_op_num_threads N, inter_op 1, sequential, graph optimisations ALL
 
 The peers alternate over several rounds (a fresh process per peer and round: load, warm-up,
-timed runs) so background load hits them alike; the result per peer is the median of the
-per-round medians (p50) and the minimum of all runs. Also: cold start (load + first
+timed runs) so background load hits them alike, and each round runs every thread count; the
+result per peer is the median of the per-round medians (p50) and the minimum of all runs, and
+thread scaling is paired within rounds. Also: cold start (load + first
 inference), peak RSS per peer process, vkdetr's stages and per-op-type times next to ORT's
 profile aggregated by op type and stage. Docs: docs/benchmarks.md.
 
@@ -612,9 +613,13 @@ def bench_model(b, name, prep):
     a = b.a
     ckpt, onnx_path = prep["dir"], prep["onnx"]
     res = {"model": name, "checkpoint": ckpt, "export": prep["export"], "threads": {}}
-    for n in a.threads:
-        rounds = []
-        for k in range(a.rounds):
+    # rounds outside thread counts (their order alternating), so that each round measures every
+    # thread count within a few seconds: scaling is then paired within a round, not spread over
+    # minutes in which a shared host changes speed
+    per_thread = {n: [] for n in a.threads}
+    for k in range(a.rounds):
+        for n in (a.threads if k % 2 == 0 else a.threads[::-1]):
+            rounds = per_thread[n]
             la = loadavg()
             rnd = {"round": k, "loadavg_start": la}
             order = ["vkdetr", "pytorch", "ort"]
@@ -639,6 +644,8 @@ def bench_model(b, name, prep):
                       f"{loadavg()[0]:.2f})")
             rnd["loadavg_end"] = loadavg()
             rounds.append(rnd)
+    for n in a.threads:
+        rounds = per_thread[n]
         summary, cold = summarize(rounds)
         entry = {"rounds": rounds, "summary": summary, "cold": cold,
                  "pytorch_attn_implementation": rounds[0]["pytorch"].get("attn_implementation")}
@@ -831,6 +838,23 @@ def report(env, results, args):
                 for peer, s in e["summary"].items()]
             p(f"- {r['model']}, {n} thread(s): " + "; ".join(parts))
     p("")
+
+    scaling = [(r, sorted(r["threads"], key=int)) for r in results if len(r["threads"]) > 1]
+    if scaling:
+        p("## Thread scaling\n")
+        p("p50 on the fewest threads over p50 on the most, paired within each round (the thread "
+          "counts of a round run back to back): median over the rounds, and their range.\n")
+        p("| model | threads | vkdetr | PyTorch | ORT |")
+        p("|---|---|---|---|---|")
+        for r, ts in scaling:
+            lo, hi = r["threads"][ts[0]]["summary"], r["threads"][ts[-1]]["summary"]
+            cells = []
+            for peer in ("vkdetr", "pytorch", "ort"):
+                a_, b_ = lo.get(peer, {}).get("round_p50_ms"), hi.get(peer, {}).get("round_p50_ms")
+                q = [x / y for x, y in zip(a_ or [], b_ or []) if y > 0]
+                cells.append(f"{median(q):.2f}x ({min(q):.2f}-{max(q):.2f})" if q else "-")
+            p(f"| {r['model']} | {ts[0]} -> {ts[-1]} | " + " | ".join(cells) + " |")
+        p("")
 
     if not args.no_cold:
         p("## Cold start (fresh process: load + first inference)\n")
