@@ -198,19 +198,6 @@ static void test_bf16(void **state) {
 
 /* ---- round trip ------------------------------------------------------------------------ */
 
-/* This process's resident file-backed memory (RssFile in /proc/self/status), in kB; -1
- * where the kernel does not report it. */
-static long rss_file_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "RssFile: %ld", &kb) == 1) break;
-    fclose(f);
-    return kb;
-}
-
 /* vd_st_release drops a mapped tensor's pages from resident memory, and its data reads the
  * same afterwards (the pages come back from the file). Bytes outside the mapping, NULL and a
  * heap copy are left alone. */
@@ -227,11 +214,11 @@ static void test_release(void **state) {
     assert_int_equal(vd_st_open(path, &st), VKDETR_OK);
     const vd_st_tensor *t = vd_st_find(st, "big");
     assert_non_null(t);
-    long before = rss_file_kb();
+    long before = vd_test_rss_file_kb();
     assert_memory_equal(t->data, a, (size_t)N * sizeof(float)); /* every page touched */
-    long touched = rss_file_kb();
+    long touched = vd_test_rss_file_kb();
     vd_st_release(st, t->data, t->nbytes);
-    long released = rss_file_kb();
+    long released = vd_test_rss_file_kb();
     if (before >= 0) {
         assert_true(touched - before > 12 * 1024);
         assert_true(touched - released > 12 * 1024);

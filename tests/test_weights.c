@@ -347,6 +347,45 @@ static void test_fold_bn(void **state) {
     vd_weights_free(W);
 }
 
+/* Folding BN, and converting another dtype, leave the stored weight's pages of the mapping
+ * out of resident memory (the model keeps its copy); the stored tensor still reads right. */
+static void test_release_after_copy(void **state) {
+    (void)state;
+    enum { C = 256, INNER = 512 * 9, N = C * INNER }; /* 4.5 MB of f32, 2.25 MB of f16 */
+    float *w = malloc(N * sizeof(float)), *ones = malloc(C * sizeof(float));
+    float *zeros = calloc(C, sizeof(float));
+    uint16_t *h = malloc(N * sizeof(uint16_t));
+    assert_true(w && ones && zeros && h);
+    for (int i = 0; i < N; i++) w[i] = (float)(i % 1000) * 0.001f;
+    for (int i = 0; i < N; i++) h[i] = vd_f32_to_f16(w[i]);
+    for (int i = 0; i < C; i++) ones[i] = 1.0f;
+    vd_st_write_entry e[] = {
+        {"conv.weight", VD_ST_F32, 4, {C, 512, 3, 3}, w},
+        {"bn.weight", VD_ST_F32, 1, {C}, ones},
+        {"bn.bias", VD_ST_F32, 1, {C}, zeros},
+        {"bn.running_mean", VD_ST_F32, 1, {C}, zeros},
+        {"bn.running_var", VD_ST_F32, 1, {C}, ones},
+        {"half", VD_ST_F16, 1, {N}, h},
+    };
+    vd_weights *W = open_weights("release.safetensors", 6, e);
+    long before = vd_test_rss_file_kb();
+    vd_tensor *cw = vd_weights_get(W, "conv.weight", VD_SHAPE(C, 512, 3, 3)), *fw, *fb;
+    assert_int_equal(vd_weights_fold_bn(W, cw, "bn", 0.0f, &fw, &fb), VKDETR_OK);
+    vd_tensor *ht = vd_weights_get(W, "half", VD_SHAPE(N));
+    assert_non_null(ht);
+    long after = vd_test_rss_file_kb();
+    if (before >= 0) /* 6.75 MB read from the file, at most a few pages of it still resident */
+        assert_true(after - before < 1024);
+    assert_memory_equal(cw->data, w, (size_t)N * sizeof(float)); /* read from the file again */
+    assert_true(vd_check_close("folded", fw->data, w, N, 0, 1e-6));
+    for (int i = 0; i < N; i += 997) assert_true(((float *)ht->data)[i] == vd_f16_to_f32(h[i]));
+    vd_weights_free(W);
+    free(w);
+    free(ones);
+    free(zeros);
+    free(h);
+}
+
 static void test_new(void **state) {
     (void)state;
     vd_st_write_entry e[] = {{"x", VD_ST_F32, 1, {3}, data}};
@@ -418,8 +457,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_basic),      cmocka_unit_test(test_missing_and_misshaped),
         cmocka_unit_test(test_aliases),        cmocka_unit_test(test_conversion_and_alignment),
-        cmocka_unit_test(test_fold_bn),        cmocka_unit_test(test_new),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_fold_bn),        cmocka_unit_test(test_release_after_copy),
+        cmocka_unit_test(test_new),            cmocka_unit_test(test_alloc_failures),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     remove_tmpdir();

@@ -330,13 +330,21 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                 /* the next strip of an in-place B: its rows are a page or more apart, too
                  * many streams for the hardware prefetcher, so ask for them a few rows per
                  * tile while this strip computes */
-                const float *nx = NULL;
+                const float *nx = NULL; /* its first row, nxk rows, nxper per tile */
                 int64_t nxk = 0, nxper = 0;
                 if (ldb && !transb) {
-                    if (j0 + 16 < n) nx = b + k0 * ldb + j0 + 16, nxk = kc;
-                    else if (!last) nx = b + (k0 + MM_KC) * ldb, nxk = VD_MIN(MM_KC, k - k0 - MM_KC);
-                    else if (ib + mb < m) nx = b, nxk = VD_MIN(MM_KC, k);
-                    nxper = (nxk + (mb + MM_MR - 1) / MM_MR - 1) / ((mb + MM_MR - 1) / MM_MR);
+                    if (j0 + 16 < n) { /* the next strip of this depth block */
+                        nx = b + k0 * ldb + j0 + 16;
+                        nxk = kc;
+                    } else if (!last) { /* the first of the next depth block */
+                        nx = b + (k0 + MM_KC) * ldb;
+                        nxk = VD_MIN(MM_KC, k - k0 - MM_KC);
+                    } else if (ib + mb < m) { /* the first of the next row block */
+                        nx = b;
+                        nxk = VD_MIN(MM_KC, k);
+                    }
+                    int64_t tiles = (mb + MM_MR - 1) / MM_MR;
+                    nxper = (nxk + tiles - 1) / tiles;
                 }
                 int split = ((uintptr_t)nx & 63) || (ldb & 15); /* a row's 16 on two lines */
                 for (int64_t i0 = ib; i0 < ib + mb; i0 += MM_MR) {

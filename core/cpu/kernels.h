@@ -96,7 +96,7 @@ void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int
 
 /* ---- conv2d and linear on the packed GEMM (fast_conv.c) and Winograd (fast_winograd.c) ----
  * The fast table's conv2d and linear. Prepared once per model (cpu.h): Winograd's U, and
- * w^T packed for linear (both work without: U made per run, w read in place). */
+ * w^T packed for linear (both work without: im2col instead of Winograd, w read in place). */
 void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads);
 const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant);

@@ -118,3 +118,14 @@ const char *vd_test_tmpdir(void) {
     if (!mkdtemp(dir)) return "/tmp";
     return dir;
 }
+
+long vd_test_rss_file_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %ld", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}

@@ -47,4 +47,8 @@ int vd_test_write_file(const char *path, const void *data, size_t size);
 /* A fresh temporary directory (removed by the OS eventually); static buffer. */
 const char *vd_test_tmpdir(void);
 
+/* This process's resident file-backed memory in kB (RssFile of /proc/self/status); -1 where
+ * the kernel does not report it. */
+long vd_test_rss_file_kb(void);
+
 #endif
