@@ -142,6 +142,9 @@ VKDETR_API const char *vkdetr_session_last_error(const vkdetr_session *s) {
     return s ? s->last_error : "no session";
 }
 
+/* A node that computes something (leaves hold data, views reinterpret it). */
+static int computes(const vd_tensor *t) { return t->op != VD_OP_LEAF && t->op != VD_OP_VIEW; }
+
 /* Aggregates the per-node times of the last run into stages and op types. */
 static void collect_profile(vkdetr_session *s) {
     memset(s->stage_ms + 1, 0, sizeof s->stage_ms - sizeof s->stage_ms[0]);
@@ -151,7 +154,7 @@ static void collect_profile(vkdetr_session *s) {
     s->n_ops = 0;
     for (int i = 0; i < s->g->n_nodes; i++) {
         const vd_tensor *t = s->g->nodes[i];
-        if (t->op == VD_OP_LEAF || t->op == VD_OP_VIEW) continue;
+        if (!computes(t)) continue;
         if (t->stage > 0 && t->stage < VKDETR_STAGE_COUNT) s->stage_ms[t->stage] += s->node_ms[i];
         if (slot[t->op] < 0) {
             slot[t->op] = s->n_ops++;
@@ -166,19 +169,27 @@ static void collect_profile(vkdetr_session *s) {
 
 #define SHAPES_LEN 128 /* bytes of one node's shapes text */
 
-/* "AxBxC" of t at d, within end */
-static char *put_shape(char *d, const char *end, const vd_tensor *t) {
-    for (int i = 0; i < t->ndim && d < end; i++)
-        d += snprintf(d, (size_t)(end - d), "%s%lld", i ? "x" : "", (long long)t->ne[i]);
-    return d < end ? d : (char *)end;
+/* Appends to the text at d, never past end (which stays a NUL); returns the new end. */
+static char *put(char *d, char *end, const char *fmt, ...) VD_PRINTF(3, 4);
+static char *put(char *d, char *end, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(d, (size_t)(end - d) + 1, fmt, ap);
+    va_end(ap);
+    return n < 0 || n > end - d ? end : d + n;
+}
+
+/* "AxBxC" of t */
+static char *put_shape(char *d, char *end, const vd_tensor *t) {
+    for (int i = 0; i < t->ndim; i++) d = put(d, end, "%s%lld", i ? "x" : "", (long long)t->ne[i]);
+    return d;
 }
 
 /* The per-node table: one entry per compute node, op, stage, shapes and FLOPs (fixed for the
  * graph); the times are filled in by vkdetr_session_node_profile. */
 static vkdetr_status make_node_table(vkdetr_session *s) {
     int n = 0;
-    for (int i = 0; i < s->g->n_nodes; i++)
-        n += s->g->nodes[i]->op != VD_OP_LEAF && s->g->nodes[i]->op != VD_OP_VIEW;
+    for (int i = 0; i < s->g->n_nodes; i++) n += computes(s->g->nodes[i]);
     s->nodes = vd_calloc((size_t)VD_MAX(n, 1), sizeof *s->nodes);
     s->node_ids = vd_calloc((size_t)VD_MAX(n, 1), sizeof *s->node_ids);
     s->node_shapes = vd_calloc((size_t)VD_MAX(n, 1), SHAPES_LEN);
@@ -190,16 +201,15 @@ static vkdetr_status make_node_table(vkdetr_session *s) {
     int k = 0;
     for (int i = 0; i < s->g->n_nodes; i++) {
         const vd_tensor *t = s->g->nodes[i];
-        if (t->op == VD_OP_LEAF || t->op == VD_OP_VIEW) continue;
+        if (!computes(t)) continue;
         char *text = s->node_shapes + (size_t)k * SHAPES_LEN, *d = text;
-        const char *end = text + SHAPES_LEN - 1;
+        char *end = text + SHAPES_LEN - 1;
         for (int j = 0; j < 2 && j < t->n_src; j++) {
             if (!t->src[j]) continue;
-            if (d != text && d < end) d += snprintf(d, (size_t)(end - d), ", ");
-            d = put_shape(d < end ? d : (char *)end, end, t->src[j]);
+            if (d != text) d = put(d, end, ", ");
+            d = put_shape(d, end, t->src[j]);
         }
-        if (d < end) d += snprintf(d, (size_t)(end - d), " -> ");
-        put_shape(d < end ? d : (char *)end, end, t);
+        put_shape(put(d, end, " -> "), end, t);
         s->nodes[k] = (vkdetr_node_profile){vd_op_name(t->op), text, t->stage, 0.0,
                                             vd_op_flops(t) * 1e-9};
         s->node_ids[k++] = i;

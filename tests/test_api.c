@@ -16,6 +16,7 @@
 #include "vkdetr.h"
 
 #define FIXTURE "rtdetr_v1_tiny"
+#define FIXTURE_INPUT "tests/data/" FIXTURE "/input.png"
 
 static vkdetr_model *model; /* loaded once for the tests that only read it */
 
@@ -155,8 +156,7 @@ static vkdetr_result *detect_fixture(vkdetr_model *m, const vkdetr_session_param
     vkdetr_session *s;
     assert_int_equal(vkdetr_session_create(m, p, &s), VKDETR_OK);
     vkdetr_result *r = NULL;
-    assert_int_equal(vkdetr_session_detect_file(s, vd_test_path("tests/data/" FIXTURE "/input.png"), &r),
-                     VKDETR_OK);
+    assert_int_equal(vkdetr_session_detect_file(s, vd_test_path(FIXTURE_INPUT), &r), VKDETR_OK);
     vkdetr_session_free(s); /* the result outlives its session */
     return r;
 }
@@ -263,7 +263,7 @@ static void test_pixel_layouts(void **state) {
     sp.threshold = 0.2f;
     vkdetr_session *s;
     assert_int_equal(vkdetr_session_create(model, &sp, &s), VKDETR_OK);
-    const char *path = vd_test_path("tests/data/" FIXTURE "/input.png");
+    const char *path = vd_test_path(FIXTURE_INPUT);
     vkdetr_result *ref;
     assert_int_equal(vkdetr_session_detect_file(s, path, &ref), VKDETR_OK);
     vkdetr_image rgb;
@@ -355,8 +355,7 @@ static void test_session_errors(void **state) {
     assert_int_equal(vkdetr_session_detect_file(s, "/nonexistent.png", &r), VKDETR_ERR_IO);
     assert_null(r);
     assert_non_null(strstr(vkdetr_session_last_error(s), "/nonexistent.png"));
-    assert_int_equal(vkdetr_session_detect_file(s, vd_test_path("tests/data/" FIXTURE "/input.png"), &r),
-                     VKDETR_OK);
+    assert_int_equal(vkdetr_session_detect_file(s, vd_test_path(FIXTURE_INPUT), &r), VKDETR_OK);
     assert_string_equal(vkdetr_session_last_error(s), "");
     int n = vkdetr_session_output_count(s);
     assert_true(n >= 2);
@@ -404,7 +403,7 @@ static void test_node_profile(void **state) {
     sp.profile = 1;
     vkdetr_session *s;
     assert_int_equal(vkdetr_session_create(model, &sp, &s), VKDETR_OK);
-    const char *input = vd_test_path("tests/data/" FIXTURE "/input.png");
+    const char *input = vd_test_path(FIXTURE_INPUT);
     for (int run = 0; run < 2; run++) { /* the table is made once, the times follow each run */
         vkdetr_result *r;
         assert_int_equal(vkdetr_session_detect_file(s, input, &r), VKDETR_OK);

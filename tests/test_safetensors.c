@@ -663,12 +663,11 @@ static void test_alloc_failures(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f16_exhaustive),   cmocka_unit_test(test_f32_to_f16_rounding),
-        cmocka_unit_test(test_bf16),             cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_release),
-        cmocka_unit_test(test_many_tensors),     cmocka_unit_test(test_read_conversions),
-        cmocka_unit_test(test_malformed),        cmocka_unit_test(test_short_files),
-        cmocka_unit_test(test_io_errors),        cmocka_unit_test(test_garbage),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_bf16),             cmocka_unit_test(test_release),
+        cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_many_tensors),
+        cmocka_unit_test(test_read_conversions), cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_short_files),      cmocka_unit_test(test_io_errors),
+        cmocka_unit_test(test_garbage),          cmocka_unit_test(test_alloc_failures),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     remove_tmpdir();

@@ -78,15 +78,14 @@ static const float wg_g4[6][3] = {
 };
 static const float wg_g2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
 
-/* U for output channels [k0, k1) of w (O, C, 3, 3) into u (a*a, O, C); in f32, 64 (o, c)
- * pairs at a time so that the loops vectorise (one rounding per product and sum). */
-static WG_AVX2 void wg_weights(const float *w, int64_t o, int64_t c, int a, int64_t k0,
-                               int64_t k1, float *u) {
+/* U of w (O, C, 3, 3) into u (a*a, O, C); in f32, 64 (o, c) pairs at a time so that the
+ * loops vectorise (one rounding per product and sum). */
+static WG_AVX2 void wg_weights(const float *w, int64_t o, int64_t c, int a, float *u) {
     enum { B = 64 };
     const float(*gm)[3] = a == 6 ? wg_g4 : wg_g2;
     int64_t n = o * c;
-    for (int64_t b0 = k0 * c; b0 < k1 * c; b0 += B) {
-        int nb = (int)VD_MIN(B, k1 * c - b0);
+    for (int64_t b0 = 0; b0 < n; b0 += B) {
+        int nb = (int)VD_MIN(B, n - b0);
         float g[9][B], t[6][3][B];
         for (int q = 0; q < nb; q++)
             for (int e = 0; e < 9; e++) g[e][q] = w[(b0 + q) * 9 + e];
@@ -115,7 +114,7 @@ void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *
     int64_t o = wt->ne[0], c = wt->ne[1];
     *bytes = (size_t)(a * a * o * c) * sizeof(float);
     float *u = vd_aligned_alloc(*bytes); // (a*a, O, C)
-    if (u) wg_weights(wt->data, o, c, a, 0, o, u);
+    if (u) wg_weights(wt->data, o, c, a, u);
     return u;
 }
 
@@ -293,7 +292,6 @@ static inline __attribute__((always_inline)) WG_AVX2 void at(const int a, const 
 /* ---- one task --------------------------------------------------------------------------------- */
 
 typedef struct wg_job {
-    const vd_cpu_ctx *ctx;
     const wg_plan *p;
     const float *x, *bias, *res;
     const float *u; /* prepared: (a*a, O, C) */
@@ -574,7 +572,7 @@ void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u
     int variant = vd_cpu_winograd_variant(dst);
     wg_plan_init(dst, ctx->n_threads, variant, &p);
     char *sc = ctx->scratch;
-    wg_job j = {ctx, &p, dst->src[0]->data, dst->src[2] ? dst->src[2]->data : NULL,
+    wg_job j = {&p, dst->src[0]->data, dst->src[2] ? dst->src[2]->data : NULL,
                 dst->src[3] ? dst->src[3]->data : NULL, u, dst->data, dst->p.conv.act, sc,
                 sc + wg_shared_bytes(&p), wg_thread_bytes(&p), 0, 0};
     if (!p.shared) {
