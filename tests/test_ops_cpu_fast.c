@@ -1,8 +1,10 @@
 /* The packed-GEMM kernels (fast_mm.c, fast_conv.c) and Winograd F(4x4, 3x3)
  * (fast_winograd.c) against the reference kernels: the GEMM on ragged sizes with every
  * epilogue, every conv2d path (Winograd, pointwise, im2col, grouped fallback) on odd shapes,
- * linear with prepared weights, each on 1 and 2 threads, with the AVX2 kernels and with the
- * plain C ones (Winograd on 2 threads also with its blocks shared and not); pool2d's fast
+ * linear with prepared weights, each on 1 and 2 threads, with vd_mm's AVX-512 kernel (native,
+ * or on SIMDe where the CPU lacks AVX-512; it must also equal AVX2 bit for bit), the AVX2
+ * kernels and the plain C ones (Winograd on 2 threads also with its blocks shared and not);
+ * pool2d's fast
  * paths; MSDA absorbing its value projection (on its own and in the executor, which then
  * skips the projection unless something else reads it); and the CPU backend's weight cache
  * shared by two sessions.
@@ -19,21 +21,42 @@
 #include <string.h>
 
 #include "core/backend.h"
+#include "core/cpu/fast_mm.h"
 #include "core/cpu/kernels.h"
 #include "support/opcase.h"
 
+#ifdef VD_TEST_MM512_EMULATED /* fast_mm_avx512.c on SIMDe (tests/CMakeLists.txt) */
+vd_mm512_kernel vd_mm512_kern_emulated;
+#endif
+
 static vd_pool *pools[2]; /* 1 and 2 threads */
+static int top_isa;       /* 2 when vd_mm's AVX-512 kernel can run here (native or emulated) */
 
 static int setup(void **state) {
     (void)state;
     pools[0] = vd_pool_create(1);
     pools[1] = vd_pool_create(2);
+    const char *how = "native";
+    if (!vd_cpu_has_avx512()) {
+        how = "not run (no AVX-512, and no SIMDe or no AVX2 + FMA)";
+#ifdef VD_TEST_MM512_EMULATED
+        if (vd_cpu_has_avx2()) {
+            vd_cpu_mm512_emulate(vd_mm512_kern_emulated);
+            how = "emulated with SIMDe on AVX2 + FMA";
+        }
+#endif
+    }
+    vd_cpu_force_isa(2);
+    top_isa = vd_cpu_has_avx512() ? 2 : vd_cpu_has_avx2();
+    vd_cpu_force_isa(-1);
+    fprintf(stderr, "vd_mm's AVX-512 kernel: %s\n", how);
     return pools[0] && pools[1] ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
     vd_cpu_force_isa(-1);
+    vd_cpu_mm512_emulate(NULL);
     vd_pool_free(pools[0]);
     vd_pool_free(pools[1]);
     return 0;
@@ -98,8 +121,8 @@ static int check_mm(vd_rng *r, int m, int n, int k, int variant) {
     for (int i = 0; i < m && ok; i++) /* the padding columns of c stay untouched */
         for (int j = n; j < ldc; j++) ok &= isnan(c[i * ldc + j]);
     char what[96];
-    snprintf(what, sizeof what, "vd_mm m %d n %d k %d variant %d avx2 %d%s", m, n, k, variant,
-             vd_cpu_has_avx2(), ok ? "" : " (wrote past n)");
+    snprintf(what, sizeof what, "vd_mm m %d n %d k %d variant %d isa %d%s", m, n, k, variant,
+             vd_cpu_has_avx2() + vd_cpu_has_avx512(), ok ? "" : " (wrote past n)");
     ok = ok && vd_check_close(what, got, e, (size_t)(m * n), 1e-4, 1e-4);
     if (!ok) fprintf(stderr, "FAIL %s\n", what);
     free(a), free(b), free(bias_r), free(bias_c), free(res), free(c), free(e), free(got);
@@ -111,8 +134,9 @@ static void test_mm(void **state) {
     (void)state;
     vd_rng r;
     vd_rng_seed(&r, 901);
-    const int ms[] = {1, 5, 6, 7, 13, 121}, ns[] = {1, 7, 8, 9, 16, 17, 40}, ks[] = {1, 3, 256, 257, 600};
-    for (int isa = 0; isa < 2; isa++) {
+    const int ms[] = {1, 5, 6, 7, 13, 16, 17, 121, 300}, ns[] = {1, 7, 8, 9, 16, 17, 40},
+              ks[] = {1, 3, 256, 257, 600};
+    for (int isa = 0; isa <= top_isa; isa++) {
         vd_cpu_force_isa(isa);
         for (size_t i = 0; i < VD_ARRAY_LEN(ms); i++)
             for (size_t j = 0; j < VD_ARRAY_LEN(ns); j++)
@@ -120,6 +144,58 @@ static void test_mm(void **state) {
                     assert_true(check_mm(&r, ms[i], ns[j], ks[l], (int)((i + j + l) % 7)));
     }
     vd_cpu_force_isa(-1);
+}
+
+/* The AVX-512 kernel gives exactly AVX2's results: the same FMA chains, the same epilogue.
+ * Random shapes (row blocks of 128 and more, depth blocks of 256), B packed, in place or
+ * transposed, A packed as it goes or beforehand (vd_mm_prepacked, as Winograd's U), every
+ * kind of epilogue; the output compared bit for bit, padding included. */
+static void test_mm512_identical(void **state) {
+    (void)state;
+    if (top_isa < 2) {
+        fprintf(stderr, "test_mm512_identical: no AVX-512 kernel here, skipped\n");
+        return;
+    }
+    vd_rng r;
+    vd_rng_seed(&r, 908);
+    const vd_act acts[] = {VD_ACT_NONE, VD_ACT_RELU, VD_ACT_SILU, VD_ACT_SIGMOID, VD_ACT_GELU};
+    for (int it = 0; it < 80; it++) {
+        int m = rnd(&r, 1, 300), n = rnd(&r, 1, 70), k = rnd(&r, 0, 3) ? rnd(&r, 1, 700) : 16;
+        int how = rnd(&r, 0, 3); /* B packed, in place, transposed in place; A prepacked */
+        int64_t lda = k + rnd(&r, 0, 5), ldb = (how == 2 ? k : n) + rnd(&r, 0, 5);
+        int64_t ldc = n + rnd(&r, 0, 5);
+        float *a = malloc(sizeof(float) * (size_t)(m * lda));
+        float *b = malloc(sizeof(float) * (size_t)((how == 2 ? n : k) * ldb));
+        float *bp = vd_aligned_alloc(vd_mm_packed_floats(k, n) * sizeof(float));
+        float *pa = vd_aligned_alloc(vd_mm_packed_a_floats(m, k) * sizeof(float));
+        float *bias_r = malloc(sizeof(float) * (size_t)m), *bias_c = malloc(sizeof(float) * (size_t)n);
+        float *res = malloc(sizeof(float) * (size_t)(m * ldc));
+        float *c[2] = {malloc(sizeof(float) * (size_t)(m * ldc)), malloc(sizeof(float) * (size_t)(m * ldc))};
+        vd_rng_fill(&r, a, (size_t)(m * lda), -1, 1);
+        vd_rng_fill(&r, b, (size_t)((how == 2 ? n : k) * ldb), -1, 1);
+        vd_rng_fill(&r, bias_r, (size_t)m, -1, 1);
+        vd_rng_fill(&r, bias_c, (size_t)n, -1, 1);
+        vd_rng_fill(&r, res, (size_t)(m * ldc), -1, 1);
+        if (how == 0 || how == 3) vd_mm_pack_b(b, ldb, 0, k, n, bp);
+        if (how == 3) vd_mm_pack_a(a, lda, m, k, pa);
+        vd_mm_epilogue ep = {rnd(&r, 0, 1) ? bias_r : NULL, rnd(&r, 0, 1) ? bias_c : NULL,
+                             rnd(&r, 0, 1) ? res : NULL, ldc, acts[rnd(&r, 0, 4)]};
+        for (int v = 0; v < 2; v++) {
+            vd_cpu_force_isa(v + 1);
+            for (int64_t i = 0; i < m * ldc; i++) c[v][i] = 12345.0f;
+            if (how == 3 && v == 1) vd_mm_prepacked(pa, bp, k, c[v], ldc, m, n, &ep);
+            else if (how == 0 || how == 3) vd_mm(a, lda, bp, k, c[v], ldc, m, n, &ep);
+            else vd_mm_inplace(a, lda, b, ldb, how == 2, k, c[v], ldc, m, n, &ep);
+        }
+        vd_cpu_force_isa(-1);
+        if (memcmp(c[0], c[1], sizeof(float) * (size_t)(m * ldc)) != 0)
+            fail_msg("AVX-512 and AVX2 differ: m %d n %d k %d B %s act %s", m, n, k,
+                     how == 0 ? "packed" : how == 1 ? "in place" : how == 2 ? "transposed" : "packed, A prepacked",
+                     vd_act_name(ep.act));
+        free(a), free(b), free(bias_r), free(bias_c), free(res), free(c[0]), free(c[1]);
+        vd_aligned_free(bp);
+        vd_aligned_free(pa);
+    }
 }
 
 /* ---- conv2d ----------------------------------------------------------------------------------- */
@@ -152,13 +228,14 @@ static void check_conv(vd_rng *r, const conv_case *cc) {
     if (wino) { /* Winograd runs on its prepared U (without it: im2col) */
         int variant = 0;
         assert_ptr_equal(vd_cpu_packed_conv2d_prep_key(y, &variant), y->src[1]);
-        assert_int_equal(variant, wino);
+        assert_int_equal(variant, wino | (vd_cpu_has_avx512() ? VD_CPU_WINOGRAD_PACKED_U : 0));
     }
     char what[160];
-    snprintf(what, sizeof what, "conv2d n%d c%d o%d %dx%d k%d s%d p%d g%d act %s bias %d res %d%s avx2 %d",
+    snprintf(what, sizeof what, "conv2d n%d c%d o%d %dx%d k%d s%d p%d g%d act %s bias %d res %d%s isa %d",
              cc->n, cc->c, cc->o, cc->h, cc->w, cc->k, cc->stride, cc->pad, cc->groups,
              vd_act_name(cc->act), cc->bias, cc->res,
-             wino == 4 ? " (winograd F4)" : wino == 2 ? " (winograd F2)" : "", vd_cpu_has_avx2());
+             wino == 4 ? " (winograd F4)" : wino == 2 ? " (winograd F2)" : "",
+             vd_cpu_has_avx2() + vd_cpu_has_avx512());
     assert_true(vd_opcase_check(what, y, pools, 2, tol, tol));
     vd_graph_free(g);
 }
@@ -195,17 +272,22 @@ static void test_conv_paths(void **state) {
     (void)state;
     vd_rng r;
     vd_rng_seed(&r, 902);
-    for (int isa = 1; isa >= 0; isa--) {
+    for (int isa = top_isa; isa >= 0; isa--) {
         vd_cpu_force_isa(isa);
         for (size_t i = 0; i < VD_ARRAY_LEN(conv_cases); i++) check_conv(&r, &conv_cases[i]);
     }
     vd_cpu_force_isa(-1);
-    /* Winograd on 2 threads both ways: blocks shared by the threads, and a block each */
-    for (int shared = 0; shared < 2; shared++) {
-        vd_cpu_force_winograd_shared(shared);
-        for (size_t i = 0; i < VD_ARRAY_LEN(conv_cases); i++)
-            if (conv_cases[i].k == 3 && conv_cases[i].stride == 1) check_conv(&r, &conv_cases[i]);
-    }
+    /* Winograd on 2 threads both ways: blocks shared by the threads (chunks of output
+     * channels: with AVX-512 whole tiles of the packed U), and a block each */
+    for (int isa = top_isa; isa >= 1; isa--)
+        for (int shared = 0; shared < 2; shared++) {
+            vd_cpu_force_isa(isa);
+            vd_cpu_force_winograd_shared(shared);
+            for (size_t i = 0; i < VD_ARRAY_LEN(conv_cases); i++)
+                if (conv_cases[i].k == 3 && conv_cases[i].stride == 1)
+                    check_conv(&r, &conv_cases[i]);
+        }
+    vd_cpu_force_isa(-1);
     vd_cpu_force_winograd_shared(-1);
 }
 
@@ -232,10 +314,12 @@ static void test_linear(void **state) {
     vd_rng_seed(&r, 904);
     const int shapes[][3] = {{1, 1, 1}, {7, 33, 9}, {300, 256, 80}, {121, 64, 17}, {13, 600, 40}, {2, 5, 300}};
     const vd_act acts[] = {VD_ACT_NONE, VD_ACT_RELU, VD_ACT_GELU, VD_ACT_SILU};
-    /* AVX2: w^T prepared (packed); plain C: w read in place */
-    for (size_t c = 0; c < 2 * VD_ARRAY_LEN(shapes); c++) {
+    /* AVX-512 and AVX2: w^T prepared (packed); plain C: w read in place */
+    for (size_t c = 0; c < 3 * VD_ARRAY_LEN(shapes); c++) {
         size_t i = c % VD_ARRAY_LEN(shapes);
-        vd_cpu_force_isa(c < VD_ARRAY_LEN(shapes) ? 1 : 0);
+        int isa = 2 - (int)(c / VD_ARRAY_LEN(shapes));
+        if (isa > top_isa) continue;
+        vd_cpu_force_isa(isa);
         int m = shapes[i][0], k = shapes[i][1], o = shapes[i][2];
         vd_graph *g = vd_graph_create();
         float ws = 1.0f / sqrtf((float)k);
@@ -244,8 +328,8 @@ static void test_linear(void **state) {
         vd_tensor *b = i % 2 ? vd_opcase_rand(g, &r, 1, NE(o), -1, 1) : NULL;
         vd_tensor *res = i % 3 ? vd_opcase_rand(g, &r, 2, NE(m, o), -1, 1) : NULL;
         char what[96];
-        snprintf(what, sizeof what, "linear [%d, %d] x [%d, %d]^T act %s avx2 %d", m, k, o, k,
-                 vd_act_name(acts[i % 4]), vd_cpu_has_avx2());
+        snprintf(what, sizeof what, "linear [%d, %d] x [%d, %d]^T act %s isa %d", m, k, o, k,
+                 vd_act_name(acts[i % 4]), vd_cpu_has_avx2() + vd_cpu_has_avx512());
         assert_true(vd_opcase_check(what, vd_op_linear(g, x, w, b, res, acts[i % 4]), pools, 2,
                                     1e-4, 1e-4));
         vd_graph_free(g);
@@ -356,7 +440,7 @@ static void test_msda_absorbed(void **state) {
     vd_rng_seed(&r, 907);
     /* cin: whole blocks of 64 channels, none, both (the AVX2 gather works 64 at a time) */
     const int cases[][5] = {
-        {70, 8, 32, 64, 1}, {9, 2, 8, 13, 0}, {130, 4, 16, 40, 1}, {33, 2, 16, 139, 1}};
+        {70, 8, 32, 64, 1}, {9, 2, 16, 13, 0}, {130, 4, 16, 40, 1}, {33, 2, 16, 139, 1}};
     for (size_t i = 0; i < VD_ARRAY_LEN(cases); i++) {
         vd_graph *g = vd_graph_create();
         msda_graph m = msda_build(g, &r, cases[i][0], cases[i][1], cases[i][2], cases[i][3],
@@ -489,6 +573,7 @@ static void test_backend_prepared(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mm),
+        cmocka_unit_test(test_mm512_identical),
         cmocka_unit_test(test_conv_paths),
         cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_linear),

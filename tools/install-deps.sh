@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="
 build-essential cmake pkg-config git
-libopenblas-dev libstb-dev libcjson-dev libcmocka-dev libjpeg-dev
+libopenblas-dev libstb-dev libcjson-dev libcmocka-dev libsimde-dev libjpeg-dev
 libvulkan-dev mesa-vulkan-drivers glslc vulkan-validationlayers
 libcurl4-openssl-dev libssl-dev libsdl2-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
 python3 xvfb xauth

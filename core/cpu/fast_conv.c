@@ -103,46 +103,52 @@ typedef struct conv_job {
     size_t scratch_per_thread;
 } conv_job;
 
-/* Where the 8 pixels of one panel read: top-left input tap of each (iy0, ix0), and whether
+/* Pixels are packed 8 at a time, a half-panel (VD_MM_NR is 16): group g of a block goes to
+ * panel g / 2, at offset 8 (g % 2) of each row. */
+#define GROUP 8
+
+/* Where the 8 pixels of one group read: top-left input tap of each (iy0, ix0), and whether
  * they lie in one output row (taps ix0[0] + q * sw). */
-typedef struct panel_geom {
-    int32_t iy0[VD_MM_NR], ix0[VD_MM_NR];
+typedef struct group_geom {
+    int32_t iy0[GROUP], ix0[GROUP];
     int row;
-} panel_geom;
+} group_geom;
 
-#define MAX_PANELS (512 / VD_MM_NR)
+#define MAX_GROUPS (512 / GROUP)
 
-/* One row (c, ky, kx) of a panel: 8 values, zeros outside the map. */
-static inline void pack_tap(const conv_plan *cp, const float *xc, const panel_geom *pg,
+/* One row (c, ky, kx) of a group: 8 values, zeros outside the map. */
+static inline void pack_tap(const conv_plan *cp, const float *xc, const group_geom *pg,
                             int64_t ky, int64_t kx, float *d) {
     int64_t iy = pg->iy0[0] + ky, ixa = pg->ix0[0] + kx;
-    if (pg->row && iy >= 0 && iy < cp->h && ixa >= 0 && ixa + 7 * cp->sw < cp->w) {
+    if (pg->row && iy >= 0 && iy < cp->h && ixa >= 0 && ixa + (GROUP - 1) * cp->sw < cp->w) {
         const float *xr = xc + iy * cp->w + ixa;
         if (cp->sw == 1)
-            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[q];
+            for (int q = 0; q < GROUP; q++) d[q] = xr[q];
         else if (cp->sw == 2)
-            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[2 * q];
+            for (int q = 0; q < GROUP; q++) d[q] = xr[2 * q];
         else
-            for (int q = 0; q < VD_MM_NR; q++) d[q] = xr[q * cp->sw];
+            for (int q = 0; q < GROUP; q++) d[q] = xr[q * cp->sw];
         return;
     }
-    for (int q = 0; q < VD_MM_NR; q++) {
+    for (int q = 0; q < GROUP; q++) {
         int64_t yy = pg->iy0[q] + ky, xx = pg->ix0[q] + kx;
         d[q] = yy >= 0 && yy < cp->h && xx >= 0 && xx < cp->w ? xc[yy * cp->w + xx] : 0.0f;
     }
 }
 
 /* The patches of output pixels [p0, p0 + np) of one image (x: [C, H, W]) in the GEMM's panel
- * layout: panel q holds pixels p0 + 8q .. +8 as k rows of 8 (row = (c, ky, kx)). Row by row
- * of the patch matrix, so that consecutive panels read consecutive input. */
+ * layout: panel q holds pixels p0 + 16q .. +16 as k rows of 16 (row = (c, ky, kx)). Row by
+ * row of the patch matrix, so that consecutive groups read consecutive input. */
 static void pack_im2col(const conv_plan *cp, const float *x, int64_t p0, int64_t np,
                         float *bp) {
-    panel_geom pg[MAX_PANELS];
-    int64_t panels = (np + VD_MM_NR - 1) / VD_MM_NR;
-    for (int64_t j = 0; j < panels; j++) {
-        for (int q = 0; q < VD_MM_NR; q++) {
-            int64_t pp = p0 + j * VD_MM_NR + q;
-            if (j * VD_MM_NR + q < np) {
+    group_geom pg[MAX_GROUPS];
+    int64_t goff[MAX_GROUPS]; /* where each group's rows start in bp */
+    int64_t groups = (np + GROUP - 1) / GROUP;
+    for (int64_t j = 0; j < groups; j++) {
+        goff[j] = (j / 2) * VD_MM_NR * cp->k + (j % 2) * GROUP;
+        for (int q = 0; q < GROUP; q++) {
+            int64_t pp = p0 + j * GROUP + q;
+            if (j * GROUP + q < np) {
                 pg[j].iy0[q] = (int32_t)((pp / cp->ow) * cp->sh - cp->pt);
                 pg[j].ix0[q] = (int32_t)((pp % cp->ow) * cp->sw - cp->pl);
             } else { /* past the block: a row no tap reaches, so zeros */
@@ -150,16 +156,15 @@ static void pack_im2col(const conv_plan *cp, const float *x, int64_t p0, int64_t
                 pg[j].ix0[q] = 0;
             }
         }
-        pg[j].row = pg[j].iy0[VD_MM_NR - 1] == pg[j].iy0[0] &&
-                    pg[j].ix0[VD_MM_NR - 1] == pg[j].ix0[0] + 7 * cp->sw;
+        pg[j].row = pg[j].iy0[GROUP - 1] == pg[j].iy0[0] &&
+                    pg[j].ix0[GROUP - 1] == pg[j].ix0[0] + (GROUP - 1) * cp->sw;
     }
     for (int64_t c = 0; c < cp->c; c++) {
         const float *xc = x + c * cp->h * cp->w;
         for (int64_t ky = 0; ky < cp->kh; ky++)
             for (int64_t kx = 0; kx < cp->kw; kx++) {
                 float *d = bp + ((c * cp->kh + ky) * cp->kw + kx) * VD_MM_NR;
-                for (int64_t j = 0; j < panels; j++)
-                    pack_tap(cp, xc, &pg[j], ky, kx, d + j * VD_MM_NR * cp->k);
+                for (int64_t j = 0; j < groups; j++) pack_tap(cp, xc, &pg[j], ky, kx, d + goff[j]);
             }
     }
 }

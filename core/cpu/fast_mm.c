@@ -1,18 +1,25 @@
 /* A small single-threaded GEMM for the fast kernels: C = epilogue(A B) with A read in place
- * (rows at any stride) and B packed in panels of 8 columns (or read in place, a strip at a
+ * (rows at any stride) and B packed in panels of 16 columns (or read in place, a strip at a
  * time), so that a convolution's weights, a linear layer's input or a Winograd transform can
  * each play A without a copy.
  *
  * The AVX2/FMA micro-kernel keeps a 6x16 block of C in 12 registers: per step of the depth
- * it loads 16 values of B (two panels) and broadcasts 6 values of A. The depth is split in
+ * it loads 16 values of B (one panel row) and broadcasts 6 values of A. The depth is split in
  * blocks of MM_KC so that the B block of a 16-column strip (MM_KC x 16 floats, 16 KB) stays
  * in L1 while the rows of A stream past it, MM_MC rows of A at a time (an L2 block; more
  * when the depth is less than MM_KC). The epilogue (bias per row or per column, residual,
  * ReLU / SiLU / sigmoid) is applied in registers after the last depth block; other
  * activations run on the finished tile while it is still in L1.
  *
+ * With AVX-512F the micro-kernel of fast_mm_avx512.c keeps 16x16 of C in 16 registers, on
+ * the same strips of B; each L2 block of A is first packed 16 rows at a time (a per-thread
+ * buffer), so that its 16 rows read one cache line per step. Its results equal AVX2's.
+ *
  * Without AVX2 and FMA (checked at run time) a plain C kernel with the same blocking runs. */
+#include <pthread.h>
+
 #include "core/cpu/fast_avx2.h"
+#include "core/cpu/fast_mm.h"
 
 #define MM_X86 VD_HAVE_AVX2_CODE
 #define MM_AVX2 VD_AVX2
@@ -20,6 +27,7 @@
 #define MM_MR 6
 #define MM_KC 256
 #define MM_MC 120 /* a multiple of MM_MR */
+#define MM_MC512 128 /* AVX-512: a multiple of VD_MM512_MR */
 #define MM_PF 8   /* rows of B prefetched ahead when B is read in place */
 
 /* a prefetch hint (rows of B a page apart defeat the hardware prefetcher) */
@@ -31,19 +39,112 @@
 #define mm_prefetch_w(p) ((void)0)
 #endif
 
-static int isa_override = -1; /* tests: -1 automatic, 0 plain C, 1 AVX2 */
+static int isa_override = -1;              /* tests: vd_cpu_force_isa */
+static vd_mm512_kernel *mm512_emulated = NULL; /* tests: vd_cpu_mm512_emulate */
 
-int vd_cpu_has_avx2(void) {
-    if (isa_override >= 0) return isa_override;
+/* what this CPU runs: 2 AVX-512F (and AVX2 + FMA), 1 AVX2 + FMA, 0 neither */
+static int cpu_isa(void) {
 #if MM_X86
-    /* libgcc initialises the CPU model before main; each query reads it (no shared state) */
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    /* libgcc initialises the CPU model before main (checking that the OS saves the AVX and
+     * AVX-512 registers); each query reads it, no shared state */
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    return __builtin_cpu_supports("avx512f") ? 2 : 1;
 #else
     return 0;
 #endif
 }
 
-void vd_cpu_force_isa(int avx2) { isa_override = avx2 < 0 ? -1 : (avx2 && MM_X86 ? 1 : 0); }
+static int isa(void) { return isa_override >= 0 ? isa_override : cpu_isa(); }
+
+int vd_cpu_has_avx2(void) { return isa() >= 1; }
+
+int vd_cpu_has_avx512(void) { return isa() >= 2; }
+
+void vd_cpu_force_isa(int level) {
+    if (level < 0) isa_override = -1;
+    else if (!MM_X86) isa_override = 0;
+    else if (level >= 2) isa_override = mm512_emulated || cpu_isa() >= 2 ? 2 : 1;
+    else isa_override = level;
+}
+
+void vd_cpu_mm512_emulate(vd_mm512_kernel *kernel) { mm512_emulated = kernel; }
+
+/* ---- the AVX-512 kernel's packed A: a buffer per thread, made on first use ------------------ */
+
+#define MM512_AP_FLOATS (MM_MC512 * MM_KC) /* an L2 block of A, at most (see mm_run) */
+
+#if MM_X86
+static pthread_key_t ap_key;
+static pthread_once_t ap_once = PTHREAD_ONCE_INIT;
+static int ap_key_ok;
+
+static void ap_key_make(void) { ap_key_ok = pthread_key_create(&ap_key, vd_aligned_free) == 0; }
+
+/* NULL when it cannot be made (vd_mm then runs the AVX2 kernel) */
+static float *ap_buffer(void) {
+    pthread_once(&ap_once, ap_key_make);
+    if (!ap_key_ok) return NULL;
+    float *ap = pthread_getspecific(ap_key);
+    if (!ap) {
+        ap = vd_aligned_alloc(MM512_AP_FLOATS * sizeof(float));
+        if (ap && pthread_setspecific(ap_key, ap) != 0) {
+            vd_aligned_free(ap);
+            ap = NULL;
+        }
+    }
+    return ap;
+}
+#endif
+
+/* rows x kc of A (rows at stride lda) into tiles of VD_MM512_MR rows: tile t, step kk, row i
+ * at ap[(t * kc + kk) * VD_MM512_MR + i] (rows past the last left unset: no kernel reads
+ * them). With AVX2, blocks of 8 rows x 8 steps go through an 8x8 transpose: a value of A
+ * meets n / 32 cycles of AVX-512 FMAs (two per cycle), and a scalar copy, about a cycle and
+ * a half per value, would cost nearly as much when B has few columns. */
+static void pack_a_c(const float *a, int64_t lda, int64_t i0, int64_t rows, int64_t kc,
+                     float *ap) {
+    for (int64_t i = i0; i < rows; i++) {
+        float *dst = ap + (i / VD_MM512_MR) * kc * VD_MM512_MR + i % VD_MM512_MR;
+        for (int64_t kk = 0; kk < kc; kk++) dst[kk * VD_MM512_MR] = a[i * lda + kk];
+    }
+}
+
+#if MM_X86
+static MM_AVX2 void pack_a_avx2(const float *a, int64_t lda, int64_t rows, int64_t kc,
+                                float *ap) {
+    int64_t r8 = rows / 8 * 8, k8 = kc / 8 * 8;
+    for (int64_t i0 = 0; i0 < r8; i0 += 8) {
+        float *dst = ap + (i0 / VD_MM512_MR) * kc * VD_MM512_MR + i0 % VD_MM512_MR;
+        for (int64_t k0 = 0; k0 < k8; k0 += 8) {
+            __m256 r[8];
+            for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(a + (i0 + q) * lda + k0);
+            vd_avx2_transpose8(r); /* r[q]: step k0 + q of rows i0 .. i0 + 7 */
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (k0 + q) * VD_MM512_MR, r[q]);
+        }
+        for (int64_t kk = k8; kk < kc; kk++)
+            for (int q = 0; q < 8; q++) dst[kk * VD_MM512_MR + q] = a[(i0 + q) * lda + kk];
+    }
+    pack_a_c(a, lda, r8, rows, kc, ap);
+}
+#endif
+
+static void pack_a(const float *a, int64_t lda, int64_t rows, int64_t kc, float *ap) {
+#if MM_X86
+    if (vd_cpu_has_avx2()) {
+        pack_a_avx2(a, lda, rows, kc, ap);
+        return;
+    }
+#endif
+    pack_a_c(a, lda, 0, rows, kc, ap);
+}
+
+void vd_mm_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, float *ap) {
+    size_t n = vd_mm_packed_a_floats(m, k);
+    if (m % VD_MM512_MR) /* the last tile's missing rows: zeros, not garbage */
+        memset(ap + (m / VD_MM512_MR) * VD_MM512_MR * k, 0,
+               (n - (size_t)(m / VD_MM512_MR * VD_MM512_MR * k)) * sizeof(float));
+    pack_a(a, lda, m, k, ap);
+}
 
 void vd_mm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t n, float *bp) {
     int64_t full = n / VD_MM_NR * VD_MM_NR;
@@ -51,7 +152,7 @@ void vd_mm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t n, 
         for (int64_t kk = 0; kk < k; kk++) {
             const float *src = b + kk * ldb;
             for (int64_t j0 = 0; j0 < full; j0 += VD_MM_NR) {
-                float *dst = bp + j0 * k + kk * VD_MM_NR; /* panel j0 / 8, row kk */
+                float *dst = bp + j0 * k + kk * VD_MM_NR; /* panel j0 / 16, row kk */
                 for (int q = 0; q < VD_MM_NR; q++) dst[q] = src[j0 + q];
             }
             if (full < n) {
@@ -73,13 +174,6 @@ void vd_mm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t n, 
     }
 }
 
-/* The epilogue of one tile, relative to the tile's first row and column. */
-typedef struct mm_epi {
-    const float *bias_row, *bias_col, *res;
-    int64_t ldr;
-    vd_act act; /* one the kernel applies in registers: see inreg_act */
-} mm_epi;
-
 /* The activations a kernel applies itself; vd_mm runs the others over the stored tile. */
 static int inreg_act(int avx2, vd_act act) {
 #if MM_X86
@@ -91,17 +185,15 @@ static int inreg_act(int avx2, vd_act act) {
 
 /* ---- plain C kernel -------------------------------------------------------------------------- */
 
-static void kern_c(int rows, int cols, const float *a, int64_t lda, const float *b0,
-                   const float *b1, int64_t ldb, int64_t kc, float *c, int64_t ldc, int load_c,
-                   const mm_epi *e) {
+static void kern_c(int rows, int cols, const float *a, int64_t lda, const float *b, int64_t kc,
+                   float *c, int64_t ldc, int load_c, const vd_mm_tile_epi *e) {
     float acc[MM_MR][16];
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) acc[i][j] = load_c ? c[i * ldc + j] : 0.0f;
     for (int64_t kk = 0; kk < kc; kk++)
         for (int i = 0; i < rows; i++) {
             float av = a[i * lda + kk];
-            for (int j = 0; j < cols; j++)
-                acc[i][j] += av * (j < 8 ? b0[kk * ldb + j] : b1[kk * ldb + j - 8]);
+            for (int j = 0; j < cols; j++) acc[i][j] += av * b[kk * 16 + j];
         }
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
@@ -124,12 +216,12 @@ static void kern_c(int rows, int cols, const float *a, int64_t lda, const float 
  * after inlining with constant rows. */
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-/* rows <= 6 and two (16 columns) or one (8 columns) panel, compile-time constants after
- * inlining; full tiles only (the driver handles ragged edges through a scratch tile). */
+/* rows <= 6 and two (16 columns) or one (8 columns) halves of each row of B (kc rows of 16),
+ * compile-time constants after inlining; full tiles only (the driver handles ragged edges
+ * through a scratch tile). */
 static inline __attribute__((always_inline)) MM_AVX2 void
-kern_avx2(const int rows, const int two, const float *a, int64_t lda, const float *b0,
-          const float *b1, int64_t ldb, int64_t kc, float *c, int64_t ldc, int load_c,
-          const mm_epi *e) {
+kern_avx2(const int rows, const int two, const float *a, int64_t lda, const float *b,
+          int64_t kc, float *c, int64_t ldc, int load_c, const vd_mm_tile_epi *e) {
     const __m256 zero = _mm256_setzero_ps();
 #define DECL(i)                                                                                 \
     __m256 x##i##0 = zero, x##i##1 = zero;                                                      \
@@ -150,8 +242,8 @@ kern_avx2(const int rows, const int two, const float *a, int64_t lda, const floa
     ROWS(PFETCH)
 #undef PFETCH
     for (int64_t kk = 0; kk < kc; kk++) {
-        __m256 v0 = _mm256_loadu_ps(b0 + kk * ldb);
-        __m256 v1 = two ? _mm256_loadu_ps(b1 + kk * ldb) : v0;
+        __m256 v0 = _mm256_loadu_ps(b + kk * 16);
+        __m256 v1 = two ? _mm256_loadu_ps(b + kk * 16 + 8) : v0;
 #define STEP(i)                                                                                 \
         if (rows > (i)) {                                                                       \
             __m256 s = _mm256_broadcast_ss(a##i + kk);                                          \
@@ -203,13 +295,13 @@ kern_avx2(const int rows, const int two, const float *a, int64_t lda, const floa
 
 #define KERN_CASE(r)                                                                            \
     case r:                                                                                     \
-        if (two) kern_avx2(r, 1, a, lda, b0, b1, ldb, kc, c, ldc, load_c, e);                   \
-        else kern_avx2(r, 0, a, lda, b0, b1, ldb, kc, c, ldc, load_c, e);                       \
+        if (two) kern_avx2(r, 1, a, lda, b, kc, c, ldc, load_c, e);                             \
+        else kern_avx2(r, 0, a, lda, b, kc, c, ldc, load_c, e);                                 \
         return;
 
 static MM_AVX2 void kern_avx2_any(int rows, int two, const float *a, int64_t lda,
-                                  const float *b0, const float *b1, int64_t ldb, int64_t kc,
-                                  float *c, int64_t ldc, int load_c, const mm_epi *e) {
+                                  const float *b, int64_t kc, float *c, int64_t ldc, int load_c,
+                                  const vd_mm_tile_epi *e) {
     switch (rows) {
         KERN_CASE(1)
         KERN_CASE(2)
@@ -225,32 +317,36 @@ static MM_AVX2 void kern_avx2_any(int rows, int two, const float *a, int64_t lda
 
 /* ---- driver ----------------------------------------------------------------------------------- */
 
-/* One tile of at most 6 x 16: through the kernel directly when its columns are whole
- * panels, else through a 6x16 scratch tile (the epilogue then applied while copying out). */
-static void tile(int avx2, int rows, int cols, const float *a, int64_t lda, const float *b0,
-                 const float *b1, int64_t ldb, int64_t kc, float *c, int64_t ldc, int load_c,
-                 const mm_epi *e) {
-    int whole = cols == 16 || cols == 8;
-    if (whole) {
+/* How tiles run: the ISA's kernel, and for AVX-512 the packed A block. */
+typedef struct mm_kern {
+    int avx2;
+    vd_mm512_kernel *k512; /* NULL: AVX2 or plain C */
+    int mr;                /* rows per tile */
+} mm_kern;
+
+/* One tile of at most mr x 16 (A: its rows in place, or packed for AVX-512), B a strip of kc
+ * rows of 16: through the kernel directly when its columns are 16 or 8, else through a
+ * scratch tile (the epilogue then applied while copying out). */
+static void tile(const mm_kern *mk, int rows, int cols, const float *a, int64_t lda,
+                 const float *b, int64_t kc, float *c, int64_t ldc, int load_c,
+                 const vd_mm_tile_epi *e) {
+    if (cols == 16 || cols == 8) {
+        if (mk->k512) mk->k512(rows, cols == 16, a, b, kc, c, ldc, load_c, e);
 #if MM_X86
-        if (avx2) {
-            kern_avx2_any(rows, cols == 16, a, lda, b0, b1, ldb, kc, c, ldc, load_c, e);
-            return;
-        }
+        else if (mk->avx2) kern_avx2_any(rows, cols == 16, a, lda, b, kc, c, ldc, load_c, e);
 #endif
-        kern_c(rows, cols, a, lda, b0, b1, ldb, kc, c, ldc, load_c, e);
+        else kern_c(rows, cols, a, lda, b, kc, c, ldc, load_c, e);
         return;
     }
-    float t[MM_MR * 16];
+    float t[VD_MM512_MR * 16];
     if (load_c)
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++) t[i * 16 + j] = c[i * ldc + j];
+    if (mk->k512) mk->k512(rows, cols > 8, a, b, kc, t, 16, load_c, NULL);
 #if MM_X86
-    if (avx2)
-        kern_avx2_any(rows, cols > 8, a, lda, b0, b1, ldb, kc, t, 16, load_c, NULL);
-    else
+    else if (mk->avx2) kern_avx2_any(rows, cols > 8, a, lda, b, kc, t, 16, load_c, NULL);
 #endif
-        kern_c(rows, cols, a, lda, b0, b1, ldb, kc, t, 16, load_c, NULL);
+    else kern_c(rows, cols, a, lda, b, kc, t, 16, load_c, NULL);
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < cols; j++) {
             float v = t[i * 16 + j];
@@ -268,37 +364,43 @@ static void tile(int avx2, int rows, int cols, const float *a, int64_t lda, cons
 /* B either packed (b: panels of depth k, ldb 0) or in place (b: rows at stride ldb, or
  * columns with transb); in place, each strip of 16 columns is copied to bt (kc x 16, 16 KB,
  * stays in L1) */
-static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int transb,
-                   int64_t k, float *c, int64_t ldc, int64_t m, int64_t n,
+static void mm_run(const float *a, int64_t lda, const float *pa, const float *b, int64_t ldb,
+                   int transb, int64_t k, float *c, int64_t ldc, int64_t m, int64_t n,
                    const vd_mm_epilogue *epi) {
-    int avx2 = vd_cpu_has_avx2();
+    int level = isa();
+    mm_kern mk = {level >= 1, NULL, MM_MR};
+    float *ap = NULL; /* AVX-512: the packed A block (unless pa: A packed by the caller) */
+#if MM_X86
+    if (level >= 2 && (pa || (ap = ap_buffer()) != NULL)) {
+        mk.k512 = mm512_emulated ? mm512_emulated : vd_mm512_kern;
+        mk.mr = VD_MM512_MR;
+    }
+#endif
     vd_act act = epi ? epi->act : VD_ACT_NONE;
     int any_epi = epi && (epi->bias_row || epi->bias_col || epi->res || act != VD_ACT_NONE);
-    int inreg = inreg_act(avx2, act);
+    int inreg = inreg_act(mk.avx2, act);
     float bt[MM_KC * 16];
     if (k == 0) /* no depth: zeros, then the epilogue through a tile with load_c */
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) c[i * ldc + j] = 0.0f;
     /* rows in blocks of mc (A block mc x MM_KC in L2), depth in blocks of MM_KC, then
-     * 16-column strips (B strip MM_KC x 16 in L1) against every 6 rows of the A block. A
+     * 16-column strips (B strip MM_KC x 16 in L1) against every mr rows of the A block. A
      * shallower A keeps more rows in the same L2 budget: fewer row blocks, so fewer copies of
-     * each strip of an in-place B. */
-    int64_t mc = MM_MC;
-    if (k < MM_KC) mc = VD_MAX(MM_MC, MM_MC * MM_KC / VD_MAX(k, 1) / MM_MR * MM_MR);
+     * each strip of an in-place B (and no more than MM512_AP_FLOATS of packed A). */
+    int64_t mc0 = mk.k512 ? MM_MC512 : MM_MC, mc = mc0;
+    if (k < MM_KC) mc = VD_MAX(mc0, mc0 * MM_KC / VD_MAX(k, 1) / mk.mr * mk.mr);
     for (int64_t ib = 0; ib < m; ib += mc) {
         int64_t mb = VD_MIN(mc, m - ib);
         int64_t k0 = 0;
         do {
             int64_t kc = VD_MIN(MM_KC, k - k0);
             int last = k0 + kc >= k;
+            if (ap) pack_a(a + ib * lda + k0, lda, mb, kc, ap);
             for (int64_t j0 = 0; j0 < n; j0 += 16) {
                 int cols = (int)VD_MIN(16, n - j0);
-                const float *b0, *b1;
-                int64_t sb;
+                const float *bs = bt; /* the strip: kc rows of 16 */
                 if (!ldb) {
-                    b0 = b + j0 * k + k0 * VD_MM_NR;
-                    b1 = b0 + k * VD_MM_NR;
-                    sb = VD_MM_NR;
+                    bs = b + j0 * k + k0 * VD_MM_NR;
                 } else if (!transb) { /* copied: rows a page apart share few L1 sets */
                     const float *src = b + k0 * ldb + j0;
                     if (cols == 16) {
@@ -311,9 +413,6 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                             for (int q = 0; q < 16; q++)
                                 bt[kk * 16 + q] = q < cols ? src[kk * ldb + q] : 0.0f;
                     }
-                    b0 = bt;
-                    b1 = bt + 8;
-                    sb = 16;
                 } else { /* 16 rows of b (columns of B), transposed */
                     for (int q = 0; q < 16; q++) {
                         if (q < cols) {
@@ -323,38 +422,35 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                             for (int64_t kk = 0; kk < kc; kk++) bt[kk * 16 + q] = 0.0f;
                         }
                     }
-                    b0 = bt;
-                    b1 = bt + 8;
-                    sb = 16;
                 }
-                /* the next strip of an in-place B: its rows are a page or more apart, too
-                 * many streams for the hardware prefetcher, so ask for them a few rows per
-                 * tile while this strip computes */
-                const float *nx = NULL; /* its first row, nxk rows, nxper per tile */
-                int64_t nxk = 0, nxper = 0;
-                if (ldb && !transb) {
+                /* the next strip of B, asked for a few rows per tile while this strip
+                 * computes: in place its rows are a page or more apart, too many streams for
+                 * the hardware prefetcher; packed (one line per row) it is one stream that the
+                 * prefetcher ramps up too slowly when B comes from L3 (im2col's large B) */
+                const float *nx = NULL; /* its first row, nxk rows nxs floats apart */
+                int64_t nxk = 0, nxper = 0, nxs = ldb ? ldb : VD_MM_NR;
+                if (!transb) {
                     if (j0 + 16 < n) { /* the next strip of this depth block */
-                        nx = b + k0 * ldb + j0 + 16;
+                        nx = ldb ? b + k0 * ldb + j0 + 16 : bs + 16 * k;
                         nxk = kc;
                     } else if (!last) { /* the first of the next depth block */
-                        nx = b + (k0 + MM_KC) * ldb;
+                        nx = b + (k0 + MM_KC) * nxs;
                         nxk = VD_MIN(MM_KC, k - k0 - MM_KC);
                     } else if (ib + mb < m) { /* the first of the next row block */
                         nx = b;
                         nxk = VD_MIN(MM_KC, k);
                     }
-                    int64_t tiles = (mb + MM_MR - 1) / MM_MR;
+                    int64_t tiles = (mb + mk.mr - 1) / mk.mr;
                     nxper = (nxk + tiles - 1) / tiles;
                 }
                 int split = ((uintptr_t)nx & 63) || (ldb & 15); /* a row's 16 on two lines */
-                for (int64_t i0 = ib; i0 < ib + mb; i0 += MM_MR) {
-                    int rows = (int)VD_MIN(MM_MR, ib + mb - i0);
-                    mm_epi e, *ep = NULL;
+                for (int64_t i0 = ib, t = 0; i0 < ib + mb; i0 += mk.mr, t++) { /* tile t */
+                    int rows = (int)VD_MIN(mk.mr, ib + mb - i0);
+                    vd_mm_tile_epi e, *ep = NULL;
                     if (nx)
-                        for (int64_t r = (i0 - ib) / MM_MR * nxper,
-                                     r1 = VD_MIN(nxk, r + nxper); r < r1; r++) {
-                            mm_prefetch(nx + r * ldb);
-                            if (split) mm_prefetch(nx + r * ldb + 15);
+                        for (int64_t r = t * nxper, r1 = VD_MIN(nxk, r + nxper); r < r1; r++) {
+                            mm_prefetch(nx + r * nxs);
+                            if (split) mm_prefetch(nx + r * nxs + 15);
                         }
                     if (last && any_epi) {
                         e.bias_row = epi->bias_row ? epi->bias_row + i0 : NULL;
@@ -368,12 +464,14 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
                     if (last) /* the next tile's rows of C and of the residual: with a short
                                * depth the kernel's own requests come too late when they
                                * are in memory (a conv's output larger than the caches) */
-                        for (int64_t r = i0 + MM_MR; r < VD_MIN(i0 + 2 * MM_MR, ib + mb); r++) {
+                        for (int64_t r = i0 + mk.mr; r < VD_MIN(i0 + 2 * mk.mr, ib + mb); r++) {
                             mm_prefetch_w(c + r * ldc + j0);
                             if (epi && epi->res) mm_prefetch(epi->res + r * epi->ldr + j0);
                         }
-                    tile(avx2, rows, cols, a + i0 * lda + k0, lda, b0, b1, sb, kc, ct, ldc,
-                         k0 > 0 || k == 0, ep);
+                    const float *at = pa   ? pa + ((ib / VD_MM512_MR + t) * k + k0) * VD_MM512_MR
+                                      : ap   ? ap + t * kc * VD_MM512_MR
+                                             : a + i0 * lda + k0; /* A's tile */
+                    tile(&mk, rows, cols, at, lda, bs, kc, ct, ldc, k0 > 0 || k == 0, ep);
                     if (last && !inreg)
                         for (int i = 0; i < rows; i++) vd_cpu_act_row(act, ct + i * ldc, cols);
                 }
@@ -385,11 +483,16 @@ static void mm_run(const float *a, int64_t lda, const float *b, int64_t ldb, int
 
 void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
            int64_t m, int64_t n, const vd_mm_epilogue *epi) {
-    mm_run(a, lda, bp, 0, 0, k, c, ldc, m, n, epi);
+    mm_run(a, lda, NULL, bp, 0, 0, k, c, ldc, m, n, epi);
+}
+
+void vd_mm_prepacked(const float *ap, const float *bp, int64_t k, float *c, int64_t ldc,
+                     int64_t m, int64_t n, const vd_mm_epilogue *epi) {
+    mm_run(NULL, 0, ap, bp, 0, 0, k, c, ldc, m, n, epi);
 }
 
 void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int trans,
                    int64_t k, float *c, int64_t ldc, int64_t m, int64_t n,
                    const vd_mm_epilogue *epi) {
-    mm_run(a, lda, b, ldb, trans, k, c, ldc, m, n, epi);
+    mm_run(a, lda, NULL, b, ldb, trans, k, c, ldc, m, n, epi);
 }

@@ -11,13 +11,15 @@
  * Which (vd_cpu_winograd_variant): F4 on maps of at least 64 of its tiles (32x32 pixels),
  * else F2 on maps of at least 64 of its tiles (16x16), else none (im2col). U (4x the weight
  * for F4, 16/9 for F2) is prepared once per model: made for each run it cost 17% of a
- * 256-channel 40x40 convolution (F4) and ~20% on F2's small maps. Without a prepared U the
+ * 256-channel 40x40 convolution (F4) and ~20% on F2's small maps. Where vd_mm runs its
+ * AVX-512 kernel, each U[xi] is also packed for it (vd_mm_pack_a): packing it on every run
+ * would cost about a third of GEMMs whose blocks have 32 tiles. Without a prepared U the
  * convolution takes the im2col path (fast_conv.c).
  *
  * Work is split in blocks of tiles (a multiple of 8, consecutive in row-major tile order of
  * one image). For each block the input (all channels) is transformed into V (the B operand of
- * vd_mm, 8 tiles per panel), the a*a GEMMs run into M, and M is transformed back into the
- * output, with bias, residual and activation. Both transforms work on 8 tiles at once, one
+ * vd_mm, 16 tiles per panel, each transform filling half of one), the a*a GEMMs run into M,
+ * and M is transformed back into the output, with bias, residual and activation. Both transforms work on 8 tiles at once, one
  * tile per vector lane: rows of the input are loaded 8 wide per tile and transposed (8x8), and
  * output rows transposed back.
  *
@@ -105,16 +107,32 @@ static WG_AVX2 void wg_weights(const float *w, int64_t o, int64_t c, int a, floa
 
 const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant) {
     *variant = vd_cpu_winograd_variant(dst);
+    if (*variant && vd_cpu_has_avx512()) *variant |= VD_CPU_WINOGRAD_PACKED_U;
     return *variant ? dst->src[1] : NULL;
+}
+
+/* floats between the matrices U[xi] of the prepared U */
+static int64_t wg_ustride(int64_t o, int64_t c, int packed) {
+    return packed ? (int64_t)vd_mm_packed_a_floats(o, c) : o * c;
 }
 
 void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes) {
     const vd_tensor *wt = dst->src[1];
-    int a = variant + 2;
-    int64_t o = wt->ne[0], c = wt->ne[1];
-    *bytes = (size_t)(a * a * o * c) * sizeof(float);
-    float *u = vd_aligned_alloc(*bytes); // (a*a, O, C)
-    if (u) wg_weights(wt->data, o, c, a, u);
+    int packed = (variant & VD_CPU_WINOGRAD_PACKED_U) != 0;
+    int a = (variant & ~VD_CPU_WINOGRAD_PACKED_U) + 2;
+    int64_t o = wt->ne[0], c = wt->ne[1], us = wg_ustride(o, c, packed);
+    *bytes = (size_t)(a * a * us) * sizeof(float);
+    float *u = vd_aligned_alloc(*bytes); // (a*a, O, C), or each U[xi] packed
+    float *t = packed ? vd_aligned_alloc((size_t)(a * a * o * c) * sizeof(float)) : u;
+    if (u && t) {
+        wg_weights(wt->data, o, c, a, t);
+        for (int xi = 0; packed && xi < a * a; xi++)
+            vd_mm_pack_a(t + xi * o * c, c, o, c, u + xi * us);
+    } else {
+        vd_aligned_free(u);
+        u = NULL;
+    }
+    if (packed) vd_aligned_free(t);
     return u;
 }
 
@@ -127,6 +145,8 @@ typedef struct wg_plan {
     int64_t th, tw, t;     /* tiles per column, per row, per image */
     int64_t tb, blocks;    /* tiles per block (a multiple of 8), blocks per image */
     int shared;            /* the threads share each block (see the header) */
+    int packed;            /* U packed for vd_mm's AVX-512 kernel (vd_mm_pack_a) */
+    int64_t ustride;       /* floats between the matrices of U */
     int64_t cchunks;       /* shared: input channel ranges of the input transform */
     int64_t kc, kchunks;   /* output channels per GEMM + output transform (all unless shared) */
     int64_t vstride, mstride;  /* floats between the matrices of V, of M */
@@ -159,16 +179,19 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     int64_t nt = n_threads;
     p->shared = nt > 1 && p->n * p->blocks < 4 * nt;
     if (shared_override >= 0) p->shared = nt > 1 && shared_override;
+    p->packed = vd_cpu_has_avx512(); /* as the prepared U (vd_cpu_packed_conv2d_prep_key) */
+    p->ustride = wg_ustride(p->o, p->c, p->packed);
     p->cchunks = 1;
     p->kc = p->o;
     if (p->shared) {
         p->cchunks = VD_MIN(p->c, 4 * nt);
         p->kc = ceil_div(p->o, VD_MIN(2 * nt, ceil_div(p->o, 8)));
+        if (p->packed) p->kc = ceil_div(p->kc, 16) * 16; /* chunks start at a tile of U */
     }
     p->kchunks = ceil_div(p->o, p->kc);
     /* the matrices of V (and of M) one cache line more apart than they need: strides that
      * are multiples of 4 KB put all vectors of a tile in one L1 set */
-    p->vstride = p->c * p->tb + 16;
+    p->vstride = p->c * ceil_div(p->tb, 16) * 16 + 16; /* whole panels of 16 tiles */
     p->mstride = p->kc * p->tb + 16;
     p->v_floats = (size_t)(p->nxi * p->vstride);
     p->m_floats = (size_t)(p->nxi * p->mstride);
@@ -229,25 +252,6 @@ size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads) {
 
 /* ---- 8-lane helpers ------------------------------------------------------------------------- */
 
-static inline __attribute__((always_inline)) WG_AVX2 void transpose8(__m256 *r) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* B^T d over a values (a column or a row of the tile) */
 static inline __attribute__((always_inline)) WG_AVX2 void bt(const int a, const __m256 *d,
                                                              __m256 *r) {
@@ -294,7 +298,7 @@ static inline __attribute__((always_inline)) WG_AVX2 void at(const int a, const 
 typedef struct wg_job {
     const wg_plan *p;
     const float *x, *bias, *res;
-    const float *u; /* prepared: (a*a, O, C) */
+    const float *u; /* prepared: (a*a, O, C), or each U[xi] packed (plan.packed) */
     float *y;
     vd_act act;
     char *shared;        /* shared blocks: V, then the row and output tables */
@@ -356,7 +360,7 @@ wg_input_channel(const int a, const float *xc, const wg_rows *g, float *edge, fl
                 }
             }
         }
-        transpose8(rr); /* rr[j]: column j of row r, one tile per lane */
+        vd_avx2_transpose8(rr); /* rr[j]: column j of row r, one tile per lane */
         bt(a, rr, tmp[r]);
     }
     for (int j2 = 0; j2 < a; j2++) {
@@ -473,7 +477,7 @@ wg_input(const int a, const wg_plan *p, const float *xn, const wg_rows *rows, in
     for (int64_t c = c0; c < c1; c++)
         for (int64_t g = 0; g < groups; g++)
             wg_input_channel(a, xn + c * plane, &rows[g], edge + g * 6 * 8 * 8,
-                             v + g * p->c * 8 + c * 8, p->vstride);
+                             v + (g / 2) * p->c * 16 + c * 16 + (g % 2) * 8, p->vstride);
 }
 
 /* Output channels [k0, k0 + kn) of image n for the groups of a block: the a*a GEMMs into m,
@@ -482,9 +486,15 @@ static inline __attribute__((always_inline)) WG_AVX2 void
 wg_gemm_out(const int a, const wg_job *j, int64_t n, const wg_out *go, int64_t groups,
             const float *v, int64_t k0, int64_t kn, float *m) {
     const wg_plan *p = j->p;
-    for (int xi = 0; xi < a * a; xi++)
-        vd_mm(j->u + (xi * p->o + k0) * p->c, p->c, v + xi * p->vstride, p->c,
-              m + xi * p->mstride, p->tb, kn, groups * 8, NULL);
+    for (int xi = 0; xi < a * a; xi++) {
+        const float *u = j->u + xi * p->ustride + k0 * p->c; /* rows k0.. of U[xi] */
+        if (p->packed)
+            vd_mm_prepacked(u, v + xi * p->vstride, p->c, m + xi * p->mstride, p->tb, kn,
+                            groups * 8, NULL);
+        else
+            vd_mm(u, p->c, v + xi * p->vstride, p->c, m + xi * p->mstride, p->tb, kn,
+                  groups * 8, NULL);
+    }
     int64_t oplane = p->oh * p->ow;
     for (int64_t k = 0; k < kn; k++) {
         int64_t ko = (n * p->o + k0 + k) * oplane;
@@ -521,7 +531,7 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_block_a(const int a
     const wg_plan *p = j->p;
     int64_t n = task / p->blocks, t0 = (task % p->blocks) * p->tb;
     int64_t nt = VD_MIN(p->tb, p->t - t0), groups = ceil_div(nt, 8);
-    float *v = (float *)wg_slice_rest(j, thread); // (a*a, tb/8, C, 8)
+    float *v = (float *)wg_slice_rest(j, thread); // (a*a, tb/16, C, 16)
     void *tables = (char *)v + vd_cpu_slice_bytes(p->v_floats * 4);
     wg_tables(p, t0, nt, tables, NULL);
     wg_input(a, p, j->x + n * p->c * p->h * p->w, tables, groups, 0, p->c,

@@ -54,15 +54,21 @@ size_t vd_cpu_fast_msda_scratch(const vd_tensor *dst, int n_threads);
 
 /* ---- packed GEMM (fast_mm.c) -------------------------------------------------------------- */
 
-/* 1 when the CPU has AVX2 and FMA (checked once), or as forced by vd_cpu_force_isa. */
+/* 1 when the CPU has AVX2 and FMA, or as forced by vd_cpu_force_isa. */
 int vd_cpu_has_avx2(void);
-/* Tests: 0 forces the plain C kernels, 1 AVX2 (when compiled for x86-64), -1 automatic.
+/* 1 when vd_mm runs its AVX-512 micro-kernel (fast_mm_avx512.c): the CPU has AVX-512F, AVX2
+ * and FMA (every other fast kernel stays AVX2), or as forced. */
+int vd_cpu_has_avx512(void);
+/* Tests: 0 forces the plain C kernels, 1 AVX2, 2 AVX2 with vd_mm's AVX-512 kernel (native, or
+ * the one given to vd_cpu_mm512_emulate; else 1), when compiled for x86-64; -1 automatic.
  * Process-wide; not for use while kernels run. */
-void vd_cpu_force_isa(int avx2);
+void vd_cpu_force_isa(int level);
 
-/* B operands are packed in panels of VD_MM_NR columns: panel p holds columns [8p, 8p+8) as
- * k rows of 8 floats (zeros past column n), panels one after the other. */
-#define VD_MM_NR 8
+/* B operands are packed in panels of VD_MM_NR columns: panel p holds columns [16p, 16p+16) as
+ * k rows of 16 floats (zeros past column n), panels one after the other. A panel row is one
+ * AVX-512 vector, or two AVX2 ones: producers that work 8 columns at a time (im2col, Winograd)
+ * fill half-panels, the left half at offset 0 of each row, the right at offset 8. */
+#define VD_MM_NR 16
 static inline size_t vd_mm_packed_floats(int64_t k, int64_t n) {
     return (size_t)((n + VD_MM_NR - 1) / VD_MM_NR) * VD_MM_NR * (size_t)k;
 }
@@ -94,6 +100,18 @@ void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int
                    int64_t k, float *c, int64_t ldc, int64_t m, int64_t n,
                    const vd_mm_epilogue *epi);
 
+/* A packed for the AVX-512 kernel: tiles of 16 rows over the whole depth, row i of step kk at
+ * ap[((i / 16) * k + kk) * 16 + i % 16], the last tile's missing rows zero. Constant operands
+ * (Winograd's U) are packed once; vd_mm packs other A blocks as it goes. */
+static inline size_t vd_mm_packed_a_floats(int64_t m, int64_t k) {
+    return (size_t)((m + 15) / 16) * 16 * (size_t)k;
+}
+void vd_mm_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, float *ap);
+
+/* vd_mm with A packed by vd_mm_pack_a (from row 0 of a tile), only when vd_cpu_has_avx512(). */
+void vd_mm_prepacked(const float *ap, const float *bp, int64_t k, float *c, int64_t ldc,
+                     int64_t m, int64_t n, const vd_mm_epilogue *epi);
+
 /* ---- conv2d and linear on the packed GEMM (fast_conv.c) and Winograd (fast_winograd.c) ----
  * The fast table's conv2d and linear. Prepared once per model (cpu.h): Winograd's U, and
  * w^T packed for linear (both work without: im2col instead of Winograd, w read in place). */
@@ -109,6 +127,10 @@ void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *
  * (it needs 3x3, stride 1, one group, AVX2 + FMA, no activation but ReLU after a residual,
  * and a map of at least 64 tiles). */
 int vd_cpu_winograd_variant(const vd_tensor *dst);
+/* The prepared U's variant (vd_cpu_packed_conv2d_prep_key) is vd_cpu_winograd_variant, with
+ * this bit when U is packed for vd_mm's AVX-512 kernel (vd_mm_pack_a, when
+ * vd_cpu_has_avx512()). */
+#define VD_CPU_WINOGRAD_PACKED_U (1 << 8)
 size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads);
 /* Tests: 1 makes multi-threaded Winograd share every block among the threads, 0 gives each
  * thread blocks of its own, -1 chooses by the shape (the default). Process-wide; not for use

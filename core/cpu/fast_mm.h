@@ -1,0 +1,37 @@
+/* What fast_mm.c (the GEMM's driver) shares with fast_mm_avx512.c (its AVX-512 micro-kernel):
+ * the epilogue of one tile and the micro-kernel's signature. */
+#ifndef VD_CPU_FAST_MM_H
+#define VD_CPU_FAST_MM_H
+
+#include "core/cpu/kernels.h"
+
+/* The epilogue of one tile, relative to the tile's first row and column. */
+typedef struct vd_mm_tile_epi {
+    const float *bias_row, *bias_col, *res;
+    int64_t ldr;
+    vd_act act; /* NONE, RELU, or one that vd_avx2_act_ok accepts */
+} vd_mm_tile_epi;
+
+#define VD_MM512_MR 16 /* rows of C per AVX-512 tile */
+
+/* C (rows x 16 when two, else x 8, at stride ldc) = [C +] A B, then e (may be NULL), for
+ * rows <= VD_MM512_MR. A is packed: kc steps of VD_MM512_MR floats, row i of step kk at
+ * ap[kk * VD_MM512_MR + i]; B is kc rows of 16 floats (only the first 8 read unless two).
+ * Every element is the same chain of fused multiply-adds, in the same order, as in the AVX2
+ * kernel of fast_mm.c, so the two give identical results. */
+typedef void vd_mm512_kernel(int rows, int two, const float *ap, const float *b, int64_t kc,
+                             float *c, int64_t ldc, int load_c, const vd_mm_tile_epi *e);
+
+/* The kernel compiled for AVX-512F (x86-64 with GCC or clang only; call it only when
+ * vd_cpu_has_avx512()). Tests build the same source with SIMDe under another name
+ * (VD_MM512_KERNEL) and run it through vd_cpu_mm512_emulate. */
+#ifndef VD_MM512_KERNEL
+#define VD_MM512_KERNEL vd_mm512_kern
+#endif
+vd_mm512_kernel VD_MM512_KERNEL;
+
+/* Tests: the AVX-512 kernel vd_mm runs when vd_cpu_has_avx512() (NULL: the native one).
+ * Process-wide; not for use while kernels run. */
+void vd_cpu_mm512_emulate(vd_mm512_kernel *kernel);
+
+#endif

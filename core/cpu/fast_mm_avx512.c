@@ -1,0 +1,142 @@
+/* The AVX-512 micro-kernel of vd_mm (fast_mm.c): a 16x16 block of C in 16 zmm registers. Per
+ * step of the depth it loads one row of B (16 floats, one vector) and multiplies it by 16
+ * values of A, each broadcast from memory into its fused multiply-add; A comes packed by the
+ * driver (16 consecutive floats per step), so the 16 broadcasts of a step read one cache line
+ * and no two rows of A compete for an L1 set, whatever the stride of A. That is 16 FMAs for
+ * 17 loads: two 512-bit FMAs per cycle (Zen 5, Sapphire Rapids) need about 2.1 loads per
+ * cycle, within the 3 or more those cores issue.
+ *
+ * Each element of C is the same chain of FMAs over the depth, in the same order, as in the
+ * AVX2 kernel (6x16, two 8-float halves), and the epilogue adds in the same order and applies
+ * the activation with the same AVX2 code on each half, so results are identical to AVX2's.
+ *
+ * Built twice: into the library for AVX-512F (called only when vd_cpu_has_avx512()), and by
+ * the tests with VD_MM512_EMULATE, where SIMDe's AVX-512 on AVX2 + FMA runs the same code on
+ * machines without AVX-512 (tests/CMakeLists.txt). */
+#include "core/cpu/fast_avx2.h"
+#include "core/cpu/fast_mm.h"
+
+#if VD_HAVE_AVX2_CODE
+
+#ifdef VD_MM512_EMULATE
+#include <simde/x86/avx512.h>
+#if !defined(SIMDE_X86_AVX2_NATIVE) || !defined(SIMDE_X86_FMA_NATIVE)
+#error "the emulated AVX-512 kernel needs -mavx2 -mfma (its halves must be AVX2's own FMAs)"
+#endif
+typedef simde__m512 v16;
+typedef simde__m512d v16d;
+#define V(f) simde_mm512_##f
+#define MM512_TARGET VD_AVX2
+#else
+typedef __m512 v16;
+typedef __m512d v16d;
+#define V(f) _mm512_##f
+#define MM512_TARGET __attribute__((target("avx512f,avx2,fma")))
+#endif
+
+#define MM512_INLINE static inline __attribute__((always_inline)) MM512_TARGET
+
+/* 8 floats, the upper 8 lanes zero */
+MM512_INLINE v16 load8z(const float *p) {
+    return V(castpd_ps)(
+        V(insertf64x4)(V(setzero_pd)(), _mm256_castps_pd(_mm256_loadu_ps(p)), 0));
+}
+
+MM512_INLINE v16 loadn(const int two, const float *p) { return two ? V(loadu_ps)(p) : load8z(p); }
+
+/* the activation, on each 8-float half with vd_avx2_act (for the results of the AVX2 kernel) */
+MM512_INLINE v16 act16(vd_act act, v16 y) {
+    if (act == VD_ACT_RELU) return V(max_ps)(V(setzero_ps)(), y); /* NaN stays NaN */
+    v16d yd = V(castps_pd)(y);
+    __m256 lo = vd_avx2_act(act, V(castps512_ps256)(y));
+    __m256 hi = vd_avx2_act(act, _mm256_castpd_ps(V(extractf64x4_pd)(yd, 1)));
+    v16d r = V(insertf64x4)(V(castps_pd)(V(castps256_ps512)(lo)), _mm256_castps_pd(hi), 1);
+    return V(castpd_ps)(r);
+}
+
+/* ROWS(X) expands X for each of the 16 rows; rows past `rows` are dead code after inlining
+ * with constant rows. Named accumulators, as in fast_mm.c (an array would live on the stack). */
+#define ROWS(X)                                                                                 \
+    X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+
+MM512_INLINE void kern(const int rows, const int two, const float *ap, const float *b,
+                       int64_t kc, float *c, int64_t ldc, int load_c, const vd_mm_tile_epi *e) {
+    const v16 zero = V(setzero_ps)();
+#define DECL(i)                                                                                 \
+    v16 x##i = zero;                                                                            \
+    if (load_c && rows > (i)) x##i = loadn(two, c + (i) * ldc);
+    ROWS(DECL)
+#undef DECL
+    /* the tile's residual and rows of C, used after the depth loop: ask for them now */
+#define PFETCH(i)                                                                               \
+    if (rows > (i)) {                                                                           \
+        if (e && e->res) __builtin_prefetch(e->res + (i) * e->ldr, 0, 3);                       \
+        if (!load_c) __builtin_prefetch(c + (i) * ldc, 1, 3);                                   \
+    }
+    ROWS(PFETCH)
+#undef PFETCH
+    for (int64_t kk = 0; kk < kc; kk++) {
+        const v16 v = loadn(two, b + kk * 16);
+        const float *ak = ap + kk * VD_MM512_MR;
+#define STEP(i)                                                                                 \
+        if (rows > (i)) x##i = V(fmadd_ps)(V(set1_ps)(ak[i]), v, x##i);
+        ROWS(STEP)
+#undef STEP
+    }
+    if (e) {
+        v16 bc = zero;
+        if (e->bias_col) bc = loadn(two, e->bias_col);
+#define EPI(i)                                                                                  \
+        if (rows > (i)) {                                                                       \
+            if (e->bias_row) x##i = V(add_ps)(x##i, V(set1_ps)(e->bias_row[i]));                \
+            if (e->bias_col) x##i = V(add_ps)(x##i, bc);                                        \
+            if (e->res) x##i = V(add_ps)(x##i, loadn(two, e->res + (i) * e->ldr));              \
+            if (e->act != VD_ACT_NONE) x##i = act16(e->act, x##i);                              \
+        }
+        ROWS(EPI)
+#undef EPI
+    }
+#define STORE(i)                                                                                \
+    if (rows > (i)) {                                                                           \
+        if (two) V(storeu_ps)(c + (i) * ldc, x##i);                                             \
+        else _mm256_storeu_ps(c + (i) * ldc, V(castps512_ps256)(x##i));                         \
+    }
+    ROWS(STORE)
+#undef STORE
+}
+#undef ROWS
+
+#define KERN_CASE(r)                                                                            \
+    case r:                                                                                     \
+        if (two) kern(r, 1, ap, b, kc, c, ldc, load_c, e);                                      \
+        else kern(r, 0, ap, b, kc, c, ldc, load_c, e);                                          \
+        return;
+
+MM512_TARGET void VD_MM512_KERNEL(int rows, int two, const float *ap, const float *b,
+                                  int64_t kc, float *c, int64_t ldc, int load_c,
+                                  const vd_mm_tile_epi *e) {
+    switch (rows) {
+        KERN_CASE(1)
+        KERN_CASE(2)
+        KERN_CASE(3)
+        KERN_CASE(4)
+        KERN_CASE(5)
+        KERN_CASE(6)
+        KERN_CASE(7)
+        KERN_CASE(8)
+        KERN_CASE(9)
+        KERN_CASE(10)
+        KERN_CASE(11)
+        KERN_CASE(12)
+        KERN_CASE(13)
+        KERN_CASE(14)
+        KERN_CASE(15)
+        KERN_CASE(16)
+    default: return;
+    }
+}
+#undef KERN_CASE
+
+#else
+typedef int vd_mm512_none; /* not x86-64: no kernel (an empty file is not C) */
+#endif
