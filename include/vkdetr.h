@@ -224,7 +224,8 @@ VKDETR_API void vkdetr_model_free(vkdetr_model *model);
 typedef struct vkdetr_model_info {
     const char *family;     /* "rt_detr", "rt_detr_v2", ... */
     const char *backend;    /* "cpu" or "vulkan" */
-    const char *device;     /* device name: the CPU model or the Vulkan device */
+    const char *device;     /* device name: the Vulkan device, or "CPU (...)" naming the
+                               CPU kernels that run ("AVX2 + FMA kernels", ...) */
     int input_width;        /* default network input size in pixels */
     int input_height;
     int size_multiple;      /* a session's input size must be a multiple of this */

@@ -5,6 +5,7 @@
 
 #include "core/backend.h"
 #include "core/cpu/cpu.h"
+#include "core/cpu/kernels.h"
 #include "core/ops.h"
 
 /* Prepared weight data of the model's weights (vd_cpu_op.prep_key), shared by sessions. */
@@ -256,7 +257,12 @@ vd_backend *vd_cpu_backend_create(int reference_only) {
     be->base.iface = &cpu_iface;
     be->table = reference_only ? vd_cpu_ref_ops : vd_cpu_fast_ops;
     pthread_mutex_init(&be->prep_lock, NULL);
-    snprintf(be->base.device_name, sizeof be->base.device_name, "CPU");
+    /* which kernels run: users comparing machines need to know */
+    const char *isa = reference_only        ? "reference kernels"
+                      : vd_cpu_has_avx512() ? "AVX-512F GEMM, AVX2 + FMA kernels"
+                      : vd_cpu_has_avx2()   ? "AVX2 + FMA kernels"
+                                            : "plain C kernels";
+    snprintf(be->base.device_name, sizeof be->base.device_name, "CPU (%s)", isa);
     return &be->base;
 }
 
