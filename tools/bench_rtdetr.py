@@ -768,6 +768,10 @@ def report(env, results, args):
     p(f"- vkdetr {v.get('vkdetr_git', '?')} ({args.vkdetr}); torch {v.get('torch')} "
       f"({v.get('torch_parallel', '')}); transformers {v.get('transformers')}; onnxruntime "
       f"{v.get('onnxruntime')}; onnx {v.get('onnx')}")
+    devices = sorted({rnd["vkdetr"].get("device", "?") for r in results
+                      for e in r["threads"].values() for rnd in e["rounds"] if "vkdetr" in rnd})
+    p(f"- vkdetr's backend: {', '.join(devices) or '?'}; its own GEMM and convolution "
+      f"kernels, chosen by cpuid (OpenBLAS only for grouped convolutions)")
     had = ", ".join(f"{k}={val!r}" for k, val in env["environment_had"].items())
     p(f"- environment had {had}; both unset for the benchmark processes; OpenBLAS core "
       f"(vkdetr's BLAS) then: {env['openblas_core']}"
