@@ -35,6 +35,11 @@ typedef __m512d v16d;
 #endif
 
 #define MM512_INLINE static inline __attribute__((always_inline)) MM512_TARGET
+#ifdef VD_MM512_EMULATE
+#define MM512_KERN static __attribute__((noinline)) MM512_TARGET /* one copy: see below */
+#else
+#define MM512_KERN MM512_INLINE
+#endif
 
 /* 8 floats, the upper 8 lanes zero */
 MM512_INLINE v16 load8z(const float *p) {
@@ -59,7 +64,7 @@ MM512_INLINE v16 act16(vd_act act, v16 y) {
 #define ROWS(X)                                                                                 \
     X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 
-MM512_INLINE void kern(const int rows, const int two, const float *ap, const float *b,
+MM512_KERN void kern(const int rows, const int two, const float *ap, const float *b,
                        int64_t kc, float *c, int64_t ldc, int load_c, const vd_mm_tile_epi *e) {
     const v16 zero = V(setzero_ps)();
 #define DECL(i)                                                                                 \
@@ -112,9 +117,15 @@ MM512_INLINE void kern(const int rows, const int two, const float *ap, const flo
         else kern(r, 0, ap, b, kc, c, ldc, load_c, e);                                          \
         return;
 
+/* Natively, one copy of kern per row count and width, each with its constants folded in.
+ * Emulated, a single copy with rows and two as variables: the same code, and compiling 32
+ * copies of SIMDe took minutes (more under ASan) for no test that the one copy misses. */
 MM512_TARGET void VD_MM512_KERNEL(int rows, int two, const float *ap, const float *b,
                                   int64_t kc, float *c, int64_t ldc, int load_c,
                                   const vd_mm_tile_epi *e) {
+#ifdef VD_MM512_EMULATE
+    if (rows >= 1 && rows <= VD_MM512_MR) kern(rows, two, ap, b, kc, c, ldc, load_c, e);
+#else
     switch (rows) {
         KERN_CASE(1)
         KERN_CASE(2)
@@ -134,6 +145,7 @@ MM512_TARGET void VD_MM512_KERNEL(int rows, int two, const float *ap, const floa
         KERN_CASE(16)
     default: return;
     }
+#endif
 }
 #undef KERN_CASE
 
