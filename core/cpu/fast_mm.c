@@ -232,15 +232,7 @@ kern_avx2(const int rows, const int two, const float *a, int64_t lda, const floa
     }
     ROWS(DECL)
 #undef DECL
-    /* the tile's residual and its rows of C come from memory: ask for them now, they are
-     * used after the loop over the depth (hundreds of cycles from here) */
-#define PFETCH(i)                                                                               \
-    if (rows > (i)) {                                                                           \
-        if (e && e->res) __builtin_prefetch(e->res + (i) * e->ldr, 0, 3);                       \
-        if (!load_c) __builtin_prefetch(c + (i) * ldc, 1, 3);                                   \
-    }
-    ROWS(PFETCH)
-#undef PFETCH
+    vd_mm_tile_prefetch(rows, e, c, ldc, load_c);
     for (int64_t kk = 0; kk < kc; kk++) {
         __m256 v0 = _mm256_loadu_ps(b + kk * 16);
         __m256 v1 = two ? _mm256_loadu_ps(b + kk * 16 + 8) : v0;

@@ -12,6 +12,16 @@ typedef struct vd_mm_tile_epi {
     vd_act act; /* NONE, RELU, or one that vd_avx2_act_ok accepts */
 } vd_mm_tile_epi;
 
+/* A kernel's first step: the tile's residual and its rows of C come from memory and are used
+ * after the loop over the depth (hundreds of cycles later), so ask for them now. */
+static inline __attribute__((always_inline)) void
+vd_mm_tile_prefetch(int rows, const vd_mm_tile_epi *e, const float *c, int64_t ldc, int load_c) {
+    for (int i = 0; i < rows; i++) {
+        if (e && e->res) __builtin_prefetch(e->res + i * e->ldr, 0, 3);
+        if (!load_c) __builtin_prefetch(c + i * ldc, 1, 3);
+    }
+}
+
 #define VD_MM512_MR 16 /* rows of C per AVX-512 tile */
 
 /* C (rows x 16 when two, else x 8, at stride ldc) = [C +] A B, then e (may be NULL), for

@@ -72,14 +72,7 @@ MM512_KERN void kern(const int rows, const int two, const float *ap, const float
     if (load_c && rows > (i)) x##i = loadn(two, c + (i) * ldc);
     ROWS(DECL)
 #undef DECL
-    /* the tile's residual and rows of C, used after the depth loop: ask for them now */
-#define PFETCH(i)                                                                               \
-    if (rows > (i)) {                                                                           \
-        if (e && e->res) __builtin_prefetch(e->res + (i) * e->ldr, 0, 3);                       \
-        if (!load_c) __builtin_prefetch(c + (i) * ldc, 1, 3);                                   \
-    }
-    ROWS(PFETCH)
-#undef PFETCH
+    vd_mm_tile_prefetch(rows, e, c, ldc, load_c);
     for (int64_t kk = 0; kk < kc; kk++) {
         const v16 v = loadn(two, b + kk * 16);
         const float *ak = ap + kk * VD_MM512_MR;
