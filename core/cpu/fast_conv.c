@@ -142,10 +142,8 @@ static inline void pack_tap(const conv_plan *cp, const float *xc, const group_ge
 static void pack_im2col(const conv_plan *cp, const float *x, int64_t p0, int64_t np,
                         float *bp) {
     group_geom pg[MAX_GROUPS];
-    int64_t goff[MAX_GROUPS]; /* where each group's rows start in bp */
     int64_t groups = (np + GROUP - 1) / GROUP;
     for (int64_t j = 0; j < groups; j++) {
-        goff[j] = (j / 2) * VD_MM_NR * cp->k + (j % 2) * GROUP;
         for (int q = 0; q < GROUP; q++) {
             int64_t pp = p0 + j * GROUP + q;
             if (j * GROUP + q < np) {
@@ -164,7 +162,9 @@ static void pack_im2col(const conv_plan *cp, const float *x, int64_t p0, int64_t
         for (int64_t ky = 0; ky < cp->kh; ky++)
             for (int64_t kx = 0; kx < cp->kw; kx++) {
                 float *d = bp + ((c * cp->kh + ky) * cp->kw + kx) * VD_MM_NR;
-                for (int64_t j = 0; j < groups; j++) pack_tap(cp, xc, &pg[j], ky, kx, d + goff[j]);
+                for (int64_t j = 0; j < groups; j++) /* panel j / 2, half j % 2 */
+                    pack_tap(cp, xc, &pg[j], ky, kx,
+                             d + (j / 2) * VD_MM_NR * cp->k + (j % 2) * GROUP);
             }
     }
 }

@@ -128,21 +128,16 @@ static MM_AVX2 void pack_a_avx2(const float *a, int64_t lda, int64_t rows, int64
 }
 #endif
 
+/* only where the AVX-512 kernel runs, so with AVX2 */
 static void pack_a(const float *a, int64_t lda, int64_t rows, int64_t kc, float *ap) {
 #if MM_X86
-    if (vd_cpu_has_avx2()) {
-        pack_a_avx2(a, lda, rows, kc, ap);
-        return;
-    }
-#endif
+    pack_a_avx2(a, lda, rows, kc, ap);
+#else
     pack_a_c(a, lda, 0, rows, kc, ap);
+#endif
 }
 
 void vd_mm_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, float *ap) {
-    size_t n = vd_mm_packed_a_floats(m, k);
-    if (m % VD_MM512_MR) /* the last tile's missing rows: zeros, not garbage */
-        memset(ap + (m / VD_MM512_MR) * VD_MM512_MR * k, 0,
-               (n - (size_t)(m / VD_MM512_MR * VD_MM512_MR * k)) * sizeof(float));
     pack_a(a, lda, m, k, ap);
 }
 
@@ -415,18 +410,17 @@ static void mm_run(const float *a, int64_t lda, const float *pa, const float *b,
                         }
                     }
                 }
-                /* the next strip of B, asked for a few rows per tile while this strip
-                 * computes: in place its rows are a page or more apart, too many streams for
-                 * the hardware prefetcher; packed (one line per row) it is one stream that the
-                 * prefetcher ramps up too slowly when B comes from L3 (im2col's large B) */
-                const float *nx = NULL; /* its first row, nxk rows nxs floats apart */
-                int64_t nxk = 0, nxper = 0, nxs = ldb ? ldb : VD_MM_NR;
-                if (!transb) {
+                /* the next strip of an in-place B: its rows are a page or more apart, too
+                 * many streams for the hardware prefetcher, so ask for them a few rows per
+                 * tile while this strip computes */
+                const float *nx = NULL; /* its first row, nxk rows, nxper per tile */
+                int64_t nxk = 0, nxper = 0;
+                if (ldb && !transb) {
                     if (j0 + 16 < n) { /* the next strip of this depth block */
-                        nx = ldb ? b + k0 * ldb + j0 + 16 : bs + 16 * k;
+                        nx = b + k0 * ldb + j0 + 16;
                         nxk = kc;
                     } else if (!last) { /* the first of the next depth block */
-                        nx = b + (k0 + MM_KC) * nxs;
+                        nx = b + (k0 + MM_KC) * ldb;
                         nxk = VD_MIN(MM_KC, k - k0 - MM_KC);
                     } else if (ib + mb < m) { /* the first of the next row block */
                         nx = b;
@@ -441,8 +435,8 @@ static void mm_run(const float *a, int64_t lda, const float *pa, const float *b,
                     vd_mm_tile_epi e, *ep = NULL;
                     if (nx)
                         for (int64_t r = t * nxper, r1 = VD_MIN(nxk, r + nxper); r < r1; r++) {
-                            mm_prefetch(nx + r * nxs);
-                            if (split) mm_prefetch(nx + r * nxs + 15);
+                            mm_prefetch(nx + r * ldb);
+                            if (split) mm_prefetch(nx + r * ldb + 15);
                         }
                     if (last && any_epi) {
                         e.bias_row = epi->bias_row ? epi->bias_row + i0 : NULL;

@@ -19,9 +19,9 @@
  * Work is split in blocks of tiles (a multiple of 8, consecutive in row-major tile order of
  * one image). For each block the input (all channels) is transformed into V (the B operand of
  * vd_mm, 16 tiles per panel, each transform filling half of one), the a*a GEMMs run into M,
- * and M is transformed back into the output, with bias, residual and activation. Both transforms work on 8 tiles at once, one
- * tile per vector lane: rows of the input are loaded 8 wide per tile and transposed (8x8), and
- * output rows transposed back.
+ * and M is transformed back into the output, with bias, residual and activation. Both
+ * transforms work on 8 tiles at once, one tile per vector lane: rows of the input are loaded
+ * 8 wide per tile and transposed (8x8), and output rows transposed back.
  *
  * Threads: with enough blocks each task is one block, V and M in the thread's own scratch.
  * With few blocks (small maps, or wide channels whose blocks are large) the threads share

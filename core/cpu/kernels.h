@@ -101,8 +101,9 @@ void vd_mm_inplace(const float *a, int64_t lda, const float *b, int64_t ldb, int
                    const vd_mm_epilogue *epi);
 
 /* A packed for the AVX-512 kernel: tiles of 16 rows over the whole depth, row i of step kk at
- * ap[((i / 16) * k + kk) * 16 + i % 16], the last tile's missing rows zero. Constant operands
- * (Winograd's U) are packed once; vd_mm packs other A blocks as it goes. */
+ * ap[((i / 16) * k + kk) * 16 + i % 16] (the last tile's missing rows left unset: no kernel
+ * reads them). Constant operands (Winograd's U) are packed once; vd_mm packs other A blocks
+ * as it goes. Only where vd_cpu_has_avx512(). */
 static inline size_t vd_mm_packed_a_floats(int64_t m, int64_t k) {
     return (size_t)((m + 15) / 16) * 16 * (size_t)k;
 }
