@@ -201,6 +201,37 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
  * and the row table (wg_rows, then wg_out) */
 static size_t wg_edge_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * 6 * 8 * 8 * 4; }
 
+/* Prefetching. The transforms go channel by channel through every group of a block, and each
+ * group touches a few cache lines of a + m rows of its channel: as many streams as rows times
+ * channels, far too many for the hardware prefetcher, so each load missed on its own (the 32-
+ * and 64-channel convolutions on 320x320 and 160x160 maps spent more time waiting than
+ * computing). Each group's table lists its lines (offsets in a channel plane, at most
+ * WG_PF_MAX), and the transforms ask for those of the next channel while doing this one. */
+#define WG_PF_MAX 48
+
+/* Adds the lines of plane offsets [lo, hi) to pf (the first and then every 16 floats, and
+ * the last, whatever the plane's alignment). */
+static void wg_lines(int64_t lo, int64_t hi, int64_t *pf, int *npf) {
+    for (int64_t q = lo; q < hi && *npf < WG_PF_MAX; q += 16) pf[(*npf)++] = q;
+    if (hi > lo && (hi - 1 - lo) % 16 && *npf < WG_PF_MAX) pf[(*npf)++] = hi - 1;
+}
+
+/* The lines of spans [s[i], s[i] + len[i]) of 8 lanes (len 0: none), spans that touch or
+ * overlap the previous one merged. */
+static void wg_span_lines(const int64_t *s, const int *len, int64_t *pf, int *npf) {
+    int64_t lo = 0, hi = -1;
+    for (int i = 0; i < 8; i++) {
+        if (len[i] <= 0) continue;
+        if (hi >= lo && s[i] >= lo && s[i] <= hi) {
+            hi = VD_MAX(hi, s[i] + len[i]);
+            continue;
+        }
+        if (hi >= lo) wg_lines(lo, hi, pf, npf);
+        lo = s[i], hi = s[i] + len[i];
+    }
+    if (hi >= lo) wg_lines(lo, hi, pf, npf);
+}
+
 /* Where lane i's input row r comes from, for one group of 8 tiles (the same in every
  * channel): src >= 0 an offset into the channel plane (8 floats readable, the first a the
  * tile's), -1 zeros, -2 the edge buffer (columns [lo, hi) of the a inside the map). */
@@ -210,6 +241,8 @@ typedef struct wg_rows {
     int lo[6][8], hi[6][8];
     int n_edge;
     int direct; /* every row of every lane direct (src >= 0) */
+    int npf;
+    int64_t pf[WG_PF_MAX]; /* offsets of the cache lines the group reads (wg_lines) */
 } wg_rows;
 
 /* Output pixels of one group of 8 tiles: lane i writes rows [0, nr) and columns [0, ncol)
@@ -217,7 +250,8 @@ typedef struct wg_rows {
 typedef struct wg_out {
     int64_t base[8];
     int nr[8], ncol[8];
-    int nv;
+    int nv, npf;
+    int64_t pf[WG_PF_MAX]; /* offsets of the cache lines the group writes (wg_lines) */
 } wg_out;
 
 static size_t wg_rows_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(wg_rows); }
@@ -330,8 +364,17 @@ static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
         }
     }
     g->direct = 1;
-    for (int r = 0; r < p->a; r++)
-        for (int i = 0; i < 8; i++) g->direct &= g->src[r][i] >= 0;
+    g->npf = 0;
+    for (int r = 0; r < p->a; r++) {
+        int64_t s[8];
+        int len[8];
+        for (int i = 0; i < 8; i++) {
+            g->direct &= g->src[r][i] >= 0;
+            s[i] = g->src[r][i] >= 0 ? g->src[r][i] : g->off[r][i] + g->lo[r][i];
+            len[i] = g->src[r][i] >= 0 ? p->a : g->src[r][i] == -2 ? g->hi[r][i] - g->lo[r][i] : 0;
+        }
+        wg_span_lines(s, len, g->pf, &g->npf);
+    }
 }
 
 /* V for one channel of one group: a*a vectors of 8 tiles, stored at v + xi * vstride. Row by
@@ -378,6 +421,16 @@ static void wg_group_out(const wg_plan *p, int64_t t0, int nv, wg_out *o) {
         o->base[i] = ty * p->m * p->ow + tx * p->m;
         o->nr[i] = (int)VD_MIN(p->m, p->oh - ty * p->m);
         o->ncol[i] = (int)VD_MIN(p->m, p->ow - tx * p->m);
+    }
+    o->npf = 0;
+    for (int py = 0; py < p->m; py++) {
+        int64_t s[8];
+        int len[8];
+        for (int i = 0; i < 8; i++) {
+            s[i] = i < nv ? o->base[i] + py * p->ow : 0;
+            len[i] = i < nv && py < o->nr[i] ? o->ncol[i] : 0;
+        }
+        wg_span_lines(s, len, o->pf, &o->npf);
     }
 }
 
@@ -475,9 +528,13 @@ wg_input(const int a, const wg_plan *p, const float *xn, const wg_rows *rows, in
     for (int64_t g = 0; g < groups; g++) any_edge |= rows[g].n_edge;
     if (any_edge) memset(edge, 0, (size_t)groups * 6 * 8 * 8 * sizeof(float));
     for (int64_t c = c0; c < c1; c++)
-        for (int64_t g = 0; g < groups; g++)
+        for (int64_t g = 0; g < groups; g++) {
+            if (c + 1 < c1) /* the next channel's lines of this group */
+                for (int q = 0; q < rows[g].npf; q++)
+                    __builtin_prefetch(xn + (c + 1) * plane + rows[g].pf[q], 0, 3);
             wg_input_channel(a, xn + c * plane, &rows[g], edge + g * 6 * 8 * 8,
                              v + (g / 2) * p->c * 16 + c * 16 + (g % 2) * 8, p->vstride);
+        }
 }
 
 /* Output channels [k0, k0 + kn) of image n for the groups of a block: the a*a GEMMs into m,
@@ -498,10 +555,16 @@ wg_gemm_out(const int a, const wg_job *j, int64_t n, const wg_out *go, int64_t g
     int64_t oplane = p->oh * p->ow;
     for (int64_t k = 0; k < kn; k++) {
         int64_t ko = (n * p->o + k0 + k) * oplane;
-        for (int64_t g = 0; g < groups; g++)
+        for (int64_t g = 0; g < groups; g++) {
+            if (k + 1 < kn) /* the next channel's output (and residual) */
+                for (int q = 0; q < go[g].npf; q++) {
+                    __builtin_prefetch(j->y + ko + oplane + go[g].pf[q], 1, 3);
+                    if (j->res) __builtin_prefetch(j->res + ko + oplane + go[g].pf[q], 0, 3);
+                }
             wg_output_channel(a, m + k * p->tb + g * 8, p->mstride,
                               j->bias ? j->bias[k0 + k] : 0.0f, &go[g], p->ow, j->y + ko,
                               j->res ? j->res + ko : NULL, j->act);
+        }
     }
 }
 
@@ -597,7 +660,60 @@ void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u
         }
 }
 
+/* 1 when the 16 floats from q hold e in the same cache line for this alignment of the plane */
+static int wg_same_line(int64_t q, int64_t e, int64_t align) {
+    return (q + align) / 16 == (e + align) / 16;
+}
+
+/* 1 when one of the n lines in pf holds e, whatever the plane's alignment (in floats) */
+static int wg_listed(const int64_t *pf, int n, int64_t e) {
+    for (int64_t align = 0; align < 16; align++) {
+        int found = 0;
+        for (int q = 0; q < n && !found; q++) found = wg_same_line(pf[q], e, align);
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+int vd_cpu_winograd_lines_ok(const vd_tensor *dst, int n_threads) {
+    int variant = vd_cpu_winograd_variant(dst);
+    if (!variant) return 0;
+    wg_plan p;
+    wg_plan_init(dst, n_threads, variant, &p);
+    wg_rows rows;
+    wg_out go;
+    for (int64_t t0 = 0; t0 < p.t; t0 += 8) {
+        int nv = (int)VD_MIN(8, p.t - t0);
+        wg_group_rows(&p, t0, nv, &rows);
+        wg_group_out(&p, t0, nv, &go);
+        for (int r = 0; r < p.a; r++)
+            for (int i = 0; i < nv; i++) {
+                int64_t s = rows.src[r][i], e0 = s, e1 = s + p.a; /* the a values used */
+                if (s == -1) continue;
+                if (s == -2) e0 = rows.off[r][i] + rows.lo[r][i], e1 = rows.off[r][i] + rows.hi[r][i];
+                for (int64_t e = e0; e < e1; e++)
+                    if (e < 0 || e >= p.h * p.w || !wg_listed(rows.pf, rows.npf, e)) return 0;
+            }
+        for (int i = 0; i < nv; i++)
+            for (int py = 0; py < go.nr[i]; py++)
+                for (int px = 0; px < go.ncol[i]; px++) {
+                    int64_t e = go.base[i] + py * p.ow + px;
+                    if (!wg_listed(go.pf, go.npf, e)) return 0;
+                }
+        for (int q = 0; q < rows.npf; q++)
+            if (rows.pf[q] < 0 || rows.pf[q] >= p.h * p.w) return 0;
+        for (int q = 0; q < go.npf; q++)
+            if (go.pf[q] < 0 || go.pf[q] >= p.oh * p.ow) return 0;
+    }
+    return 1;
+}
+
 #else
+
+int vd_cpu_winograd_lines_ok(const vd_tensor *dst, int n_threads) {
+    (void)dst, (void)n_threads;
+    return 0;
+}
 
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u) {
     (void)u;

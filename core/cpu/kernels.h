@@ -137,6 +137,11 @@ size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads);
  * thread blocks of its own, -1 chooses by the shape (the default). Process-wide; not for use
  * while kernels run. */
 void vd_cpu_force_winograd_shared(int shared);
+/* Tests: 1 when, in every group of 8 tiles of dst's Winograd plan, the cache lines listed for
+ * prefetching hold every input value the input transform reads and every output value it
+ * writes, and lie inside the planes (whatever the planes' alignment); 0 otherwise or without
+ * Winograd for dst. */
+int vd_cpu_winograd_lines_ok(const vd_tensor *dst, int n_threads);
 /* Runs dst as Winograd (variant != 0) with u (not NULL), the prepared transform (a*a, O, C)
  * of its weight (vd_cpu_packed_conv2d_prep_make). */
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u);
