@@ -133,7 +133,7 @@ static void test_mm(void **state) {
     (void)state;
     vd_rng r;
     vd_rng_seed(&r, 901);
-    const int ms[] = {1, 5, 6, 7, 13, 16, 17, 121, 300}, ns[] = {1, 7, 8, 9, 16, 17, 40},
+    const int ms[] = {1, 5, 6, 7, 13, 16, 17, 121, 250, 300}, ns[] = {1, 7, 8, 9, 16, 17, 40},
               ks[] = {1, 3, 256, 257, 600};
     for (int isa = 0; isa <= top_isa; isa++) {
         vd_cpu_force_isa(isa);

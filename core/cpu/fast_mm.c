@@ -376,6 +376,14 @@ static void mm_run(const float *a, int64_t lda, const float *pa, const float *b,
      * each strip of an in-place B (and no more than MM512_AP_FLOATS of packed A). */
     int64_t mc0 = mk.k512 ? MM_MC512 : MM_MC, mc = mc0;
     if (k < MM_KC) mc = VD_MAX(mc0, mc0 * MM_KC / VD_MAX(k, 1) / mk.mr * mk.mr);
+    /* A in place (no buffer to fit): blocks of equal size, a short last block merged into the
+     * others, since each block copies the strips of an in-place B again (a 128-channel
+     * pointwise conv was 120 + 8 rows: two copies for 1.07 copies' work) */
+    if (!mk.k512 && m > mc) {
+        int64_t blocks = (m + mc - 1) / mc;
+        if (blocks > 1 && m - (blocks - 1) * mc < mc / 2) blocks--;
+        mc = ((m + blocks - 1) / blocks + mk.mr - 1) / mk.mr * mk.mr;
+    }
     for (int64_t ib = 0; ib < m; ib += mc) {
         int64_t mb = VD_MIN(mc, m - ib);
         int64_t k0 = 0;
