@@ -1,6 +1,6 @@
 /* Fast data-movement kernels: upsample, concat, permute (parallel, cache-blocked),
  * and top-k by partial selection with a min-heap of 64-bit keys. */
-#include "core/cpu/kernels.h"
+#include "core/cpu/fast_avx2.h"
 
 typedef struct plane_job {
     const vd_tensor *dst;
@@ -78,7 +78,27 @@ typedef struct perm_job {
     int64_t xs[VD_MAX_DIMS];   /* stride in x of each dst dim */
     int64_t tiles2, tiles3, units;
     int tasks;
+    int avx2; /* perm_tile_avx2 */
 } perm_job;
+
+/* One tile when dst's last dim is strided in x and the one before is not (a transpose of the
+ * last two dims): blocks of 8x8 loaded 8 wide along x's rows, transposed in registers. */
+#if VD_HAVE_AVX2_CODE
+static VD_AVX2 void perm_tile_avx2(const uint32_t *xb, int64_t xs3, uint32_t *yb, int64_t ne3,
+                                   int64_t a2, int64_t b2, int64_t a3, int64_t b3) {
+    int64_t e2 = a2 + (b2 - a2) / 8 * 8, e3 = a3 + (b3 - a3) / 8 * 8;
+    for (int64_t i3 = a3; i3 < e3; i3 += 8)
+        for (int64_t i2 = a2; i2 < e2; i2 += 8) {
+            __m256 r[8];
+            for (int q = 0; q < 8; q++)
+                r[q] = _mm256_loadu_ps((const float *)(xb + (i3 + q) * xs3 + i2));
+            vd_avx2_transpose8(r);
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps((float *)(yb + (i2 + q) * ne3 + i3), r[q]);
+        }
+    for (int64_t i2 = a2; i2 < b2; i2++) /* the ragged edges */
+        for (int64_t i3 = i2 < e2 ? e3 : a3; i3 < b3; i3++) yb[i2 * ne3 + i3] = xb[i2 + i3 * xs3];
+}
+#endif
 
 static void perm_task(void *arg, int task, int thread) {
     (void)thread;
@@ -94,6 +114,18 @@ static void perm_task(void *arg, int task, int thread) {
         int64_t a3 = t3 * PERM_TILE, b3 = VD_MIN(a3 + PERM_TILE, j->ne[3]);
         const uint32_t *xb = j->x + i0 * j->xs[0] + i1 * j->xs[1];
         uint32_t *yb = j->y + (i0 * j->ne[1] + i1) * j->ne[2] * j->ne[3];
+        if (j->xs[2] == 1 && j->xs[3] != 1) /* the next tile's rows: each on its own page */
+            for (int64_t i3 = b3; i3 < VD_MIN(b3 + PERM_TILE, j->ne[3]); i3++) {
+                __builtin_prefetch(xb + i3 * j->xs[3] + a2, 0, 3);
+                __builtin_prefetch(xb + i3 * j->xs[3] + a2 + 16, 0, 3);
+                __builtin_prefetch(xb + i3 * j->xs[3] + b2 - 1, 0, 3);
+            }
+#if VD_HAVE_AVX2_CODE
+        if (j->avx2) {
+            perm_tile_avx2(xb, j->xs[3], yb, j->ne[3], a2, b2, a3, b3);
+            continue;
+        }
+#endif
         for (int64_t i2 = a2; i2 < b2; i2++)
             for (int64_t i3 = a3; i3 < b3; i3++)
                 yb[i2 * j->ne[3] + i3] = xb[i2 * j->xs[2] + i3 * j->xs[3]];
@@ -117,6 +149,7 @@ void vd_cpu_fast_permute(const vd_cpu_ctx *ctx, vd_tensor *dst) {
         j.ne[pad + i] = dst->ne[i];
         j.xs[pad + i] = stride[dst->p.permute.perm[i]];
     }
+    j.avx2 = VD_HAVE_AVX2_CODE && vd_cpu_has_avx2() && j.xs[2] == 1 && j.xs[3] != 1;
     j.tiles2 = (j.ne[2] + PERM_TILE - 1) / PERM_TILE;
     j.tiles3 = (j.ne[3] + PERM_TILE - 1) / PERM_TILE;
     j.units = j.ne[0] * j.ne[1] * j.tiles2 * j.tiles3;
