@@ -78,7 +78,8 @@ typedef struct perm_job {
     int64_t xs[VD_MAX_DIMS];   /* stride in x of each dst dim */
     int64_t tiles2, tiles3, units;
     int tasks;
-    int avx2; /* perm_tile_avx2 */
+    int transpose; /* the last two dims swap: x's rows (xs[3] apart) are dst's columns */
+    int avx2;      /* transpose with perm_tile_avx2 */
 } perm_job;
 
 /* One tile when dst's last dim is strided in x and the one before is not (a transpose of the
@@ -114,11 +115,11 @@ static void perm_task(void *arg, int task, int thread) {
         int64_t a3 = t3 * PERM_TILE, b3 = VD_MIN(a3 + PERM_TILE, j->ne[3]);
         const uint32_t *xb = j->x + i0 * j->xs[0] + i1 * j->xs[1];
         uint32_t *yb = j->y + (i0 * j->ne[1] + i1) * j->ne[2] * j->ne[3];
-        if (j->xs[2] == 1 && j->xs[3] != 1) /* the next tile's rows: each on its own page */
+        if (j->transpose) /* the next tile's rows of x, each on its own page: its lines */
             for (int64_t i3 = b3; i3 < VD_MIN(b3 + PERM_TILE, j->ne[3]); i3++) {
-                __builtin_prefetch(xb + i3 * j->xs[3] + a2, 0, 3);
-                __builtin_prefetch(xb + i3 * j->xs[3] + a2 + 16, 0, 3);
-                __builtin_prefetch(xb + i3 * j->xs[3] + b2 - 1, 0, 3);
+                const uint32_t *row = xb + i3 * j->xs[3];
+                for (int64_t i2 = a2; i2 < b2; i2 += 16) __builtin_prefetch(row + i2, 0, 3);
+                __builtin_prefetch(row + b2 - 1, 0, 3);
             }
 #if VD_HAVE_AVX2_CODE
         if (j->avx2) {
@@ -149,7 +150,8 @@ void vd_cpu_fast_permute(const vd_cpu_ctx *ctx, vd_tensor *dst) {
         j.ne[pad + i] = dst->ne[i];
         j.xs[pad + i] = stride[dst->p.permute.perm[i]];
     }
-    j.avx2 = VD_HAVE_AVX2_CODE && vd_cpu_has_avx2() && j.xs[2] == 1 && j.xs[3] != 1;
+    j.transpose = j.xs[2] == 1 && j.xs[3] != 1;
+    j.avx2 = VD_HAVE_AVX2_CODE && vd_cpu_has_avx2() && j.transpose;
     j.tiles2 = (j.ne[2] + PERM_TILE - 1) / PERM_TILE;
     j.tiles3 = (j.ne[3] + PERM_TILE - 1) / PERM_TILE;
     j.units = j.ne[0] * j.ne[1] * j.tiles2 * j.tiles3;

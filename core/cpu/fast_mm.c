@@ -209,7 +209,7 @@ static void kern_c(int rows, int cols, const float *a, int64_t lda, const float 
 /* Named accumulators (an array of __m256 is kept on the stack by GCC 12 and stored back on
  * every step). ROWS(X) expands X for each of the 6 rows; rows past `rows` are dead code
  * after inlining with constant rows. */
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define ROWS VD_MM_ROWS6
 
 /* rows <= 6 and two (16 columns) or one (8 columns) halves of each row of B (kc rows of 16),
  * compile-time constants after inlining; full tiles only (the driver handles ragged edges
@@ -280,22 +280,18 @@ kern_avx2(const int rows, const int two, const float *a, int64_t lda, const floa
 }
 #undef ROWS
 
-#define KERN_CASE(r)                                                                            \
-    case r:                                                                                     \
-        if (two) kern_avx2(r, 1, a, lda, b, kc, c, ldc, load_c, e);                             \
-        else kern_avx2(r, 0, a, lda, b, kc, c, ldc, load_c, e);                                 \
+/* the case of i + 1 rows */
+#define KERN_CASE(i)                                                                            \
+    case (i) + 1:                                                                               \
+        if (two) kern_avx2((i) + 1, 1, a, lda, b, kc, c, ldc, load_c, e);                       \
+        else kern_avx2((i) + 1, 0, a, lda, b, kc, c, ldc, load_c, e);                           \
         return;
 
 static MM_AVX2 void kern_avx2_any(int rows, int two, const float *a, int64_t lda,
                                   const float *b, int64_t kc, float *c, int64_t ldc, int load_c,
                                   const vd_mm_tile_epi *e) {
     switch (rows) {
-        KERN_CASE(1)
-        KERN_CASE(2)
-        KERN_CASE(3)
-        KERN_CASE(4)
-        KERN_CASE(5)
-        KERN_CASE(6)
+        VD_MM_ROWS6(KERN_CASE)
     default: return;
     }
 }

@@ -24,6 +24,12 @@ vd_mm_tile_prefetch(int rows, const vd_mm_tile_epi *e, const float *c, int64_t l
 
 #define VD_MM512_MR 16 /* rows of C per AVX-512 tile */
 
+/* X(i) for each row i of a tile, 6 (AVX2) or 16 (AVX-512): the kernels' named accumulators
+ * (an array of vectors would live on the stack) and their switches over the row count. */
+#define VD_MM_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define VD_MM_ROWS16(X) \
+    VD_MM_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+
 /* C (rows x 16 when two, else x 8, at stride ldc) = [C +] A B, then e (may be NULL), for
  * rows <= VD_MM512_MR. A is packed: kc steps of VD_MM512_MR floats, row i of step kk at
  * ap[kk * VD_MM512_MR + i]; B is kc rows of 16 floats (only the first 8 read unless two).

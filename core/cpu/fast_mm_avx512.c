@@ -61,8 +61,7 @@ MM512_INLINE v16 act16(vd_act act, v16 y) {
 
 /* ROWS(X) expands X for each of the 16 rows; rows past `rows` are dead code after inlining
  * with constant rows. Named accumulators, as in fast_mm.c (an array would live on the stack). */
-#define ROWS(X)                                                                                 \
-    X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define ROWS VD_MM_ROWS16
 
 MM512_KERN void kern(const int rows, const int two, const float *ap, const float *b,
                        int64_t kc, float *c, int64_t ldc, int load_c, const vd_mm_tile_epi *e) {
@@ -104,10 +103,11 @@ MM512_KERN void kern(const int rows, const int two, const float *ap, const float
 }
 #undef ROWS
 
-#define KERN_CASE(r)                                                                            \
-    case r:                                                                                     \
-        if (two) kern(r, 1, ap, b, kc, c, ldc, load_c, e);                                      \
-        else kern(r, 0, ap, b, kc, c, ldc, load_c, e);                                          \
+/* the case of i + 1 rows */
+#define KERN_CASE(i)                                                                            \
+    case (i) + 1:                                                                               \
+        if (two) kern((i) + 1, 1, ap, b, kc, c, ldc, load_c, e);                                \
+        else kern((i) + 1, 0, ap, b, kc, c, ldc, load_c, e);                                    \
         return;
 
 /* Natively, one copy of kern per row count and width, each with its constants folded in.
@@ -120,22 +120,7 @@ MM512_TARGET void VD_MM512_KERNEL(int rows, int two, const float *ap, const floa
     if (rows >= 1 && rows <= VD_MM512_MR) kern(rows, two, ap, b, kc, c, ldc, load_c, e);
 #else
     switch (rows) {
-        KERN_CASE(1)
-        KERN_CASE(2)
-        KERN_CASE(3)
-        KERN_CASE(4)
-        KERN_CASE(5)
-        KERN_CASE(6)
-        KERN_CASE(7)
-        KERN_CASE(8)
-        KERN_CASE(9)
-        KERN_CASE(10)
-        KERN_CASE(11)
-        KERN_CASE(12)
-        KERN_CASE(13)
-        KERN_CASE(14)
-        KERN_CASE(15)
-        KERN_CASE(16)
+        VD_MM_ROWS16(KERN_CASE)
     default: return;
     }
 #endif

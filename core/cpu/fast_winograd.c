@@ -370,8 +370,9 @@ static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
         int len[8];
         for (int i = 0; i < 8; i++) {
             g->direct &= g->src[r][i] >= 0;
-            s[i] = g->src[r][i] >= 0 ? g->src[r][i] : g->off[r][i] + g->lo[r][i];
-            len[i] = g->src[r][i] >= 0 ? p->a : g->src[r][i] == -2 ? g->hi[r][i] - g->lo[r][i] : 0;
+            int64_t src = g->src[r][i]; /* off, lo and hi are set for edge rows (-2) only */
+            s[i] = src >= 0 ? src : src == -2 ? g->off[r][i] + g->lo[r][i] : 0;
+            len[i] = src >= 0 ? p->a : src == -2 ? g->hi[r][i] - g->lo[r][i] : 0;
         }
         wg_span_lines(s, len, g->pf, &g->npf);
     }
@@ -675,11 +676,11 @@ static int wg_listed(const int64_t *pf, int n, int64_t e) {
     return 1;
 }
 
-int vd_cpu_winograd_lines_ok(const vd_tensor *dst, int n_threads) {
+int vd_cpu_winograd_lines_ok(const vd_tensor *dst) {
     int variant = vd_cpu_winograd_variant(dst);
     if (!variant) return 0;
-    wg_plan p;
-    wg_plan_init(dst, n_threads, variant, &p);
+    wg_plan p; /* its geometry: groups start at multiples of 8 tiles on any thread count */
+    wg_plan_init(dst, 1, variant, &p);
     wg_rows rows;
     wg_out go;
     for (int64_t t0 = 0; t0 < p.t; t0 += 8) {
@@ -710,8 +711,8 @@ int vd_cpu_winograd_lines_ok(const vd_tensor *dst, int n_threads) {
 
 #else
 
-int vd_cpu_winograd_lines_ok(const vd_tensor *dst, int n_threads) {
-    (void)dst, (void)n_threads;
+int vd_cpu_winograd_lines_ok(const vd_tensor *dst) {
+    (void)dst;
     return 0;
 }
 

@@ -141,7 +141,7 @@ void vd_cpu_force_winograd_shared(int shared);
  * prefetching hold every input value the input transform reads and every output value it
  * writes, and lie inside the planes (whatever the planes' alignment); 0 otherwise or without
  * Winograd for dst. */
-int vd_cpu_winograd_lines_ok(const vd_tensor *dst, int n_threads);
+int vd_cpu_winograd_lines_ok(const vd_tensor *dst);
 /* Runs dst as Winograd (variant != 0) with u (not NULL), the prepared transform (a*a, O, C)
  * of its weight (vd_cpu_packed_conv2d_prep_make). */
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u);
