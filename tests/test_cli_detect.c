@@ -664,6 +664,34 @@ static void test_bench_json(void **state) {
     assert_non_null(strstr(r.out, "peak RSS"));
     assert_non_null(strstr(r.out, "slowest nodes of the last run"));
     vd_cli_result_free(&r);
+    /* --scaling 2: a second session on 2 threads, runs paired with the first's */
+    const char *scal[] = {"bench", "-m", g_model, "--backend", "cpu", "--runs", "3", "--warmup", "1",
+                          "--threads", "1", "--scaling", "2", "--no-op-profile", "--json", "-", NULL};
+    r = run_cpu(scal);
+    assert_true(vd_cli_expect(&r, 0, "bench --scaling 2"));
+    j = cJSON_Parse(r.out);
+    assert_non_null(j);
+    const cJSON *sc = cJSON_GetObjectItem(j, "scaling");
+    assert_int_equal(cJSON_GetObjectItem(sc, "threads")->valueint, 2);
+    double s50 = cJSON_GetObjectItem(sc, "p50_ms")->valuedouble, smin = cJSON_GetObjectItem(sc, "min_ms")->valuedouble;
+    assert_true(smin > 0 && smin <= s50);
+    double q50 = cJSON_GetObjectItem(sc, "speedup_p50")->valuedouble;
+    double qmin = cJSON_GetObjectItem(sc, "speedup_min")->valuedouble, qmax = cJSON_GetObjectItem(sc, "speedup_max")->valuedouble;
+    assert_true(qmin > 0 && qmin <= q50 && q50 <= qmax);
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(sc, "stage_ms"), "backbone")));
+    cJSON_Delete(j);
+    vd_cli_result_free(&r);
+    const char *scal_text[] = {"bench", "-m", g_model, "--backend", "cpu", "--runs", "2", "--warmup", "0",
+                               "--threads", "2", "--scaling", "1", NULL};
+    r = run_cpu(scal_text);
+    assert_true(vd_cli_expect(&r, 0, "bench --scaling text"));
+    assert_non_null(strstr(r.out, "scaling    2 -> 1 threads: "));
+    vd_cli_result_free(&r);
+    const char *scal_bad[] = {"bench", "-m", g_model, "--scaling", "-1", NULL};
+    r = run_cpu(scal_bad);
+    assert_true(vd_cli_expect(&r, 2, "bench --scaling -1"));
+    assert_non_null(strstr(r.err, "--scaling"));
+    vd_cli_result_free(&r);
 }
 
 static void test_info(void **state) {

@@ -354,27 +354,49 @@ def worker_torch(args, t_start):
             "times_ms": times}
 
 
+def ort_session(ort, path, threads, profile_dir=None):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if profile_dir:
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(profile_dir, "ort_profile")
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
 def worker_ort(args, t_start):
     import numpy as np
     import onnxruntime as ort
     t_import = time.perf_counter()
     x = np.load(args.pixels)
     t0 = time.perf_counter()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = args.threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if args.profile:
-        so.enable_profiling = True
-        so.profile_file_prefix = os.path.join(args.tmp, "ort_profile")
-    sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
+    sess = ort_session(ort, args.model, args.threads, args.tmp if args.profile else None)
     load = (time.perf_counter() - t0) * 1e3
     feed = {sess.get_inputs()[0].name: x}
-    first, times = timed_runs(lambda: sess.run(None, feed), args.warmup, args.runs)
     res = {"peer": "ort", "version": ort.__version__, "threads": args.threads,
-           "import_ms": (t_import - t_start) * 1e3, "load_ms": load, "first_ms": first,
-           "times_ms": times}
+           "import_ms": (t_import - t_start) * 1e3, "load_ms": load}
+    if args.scaling:
+        # a second session on --scaling threads, runs alternating A B B A ... (as vkdetr bench
+        # --scaling): both see the same machine, so their ratio is paired run by run
+        sess2 = ort_session(ort, args.model, args.scaling)
+        run = (lambda: sess.run(None, feed), lambda: sess2.run(None, feed))
+        times = ([], [])
+        for i in range(args.warmup + args.runs):
+            pair = [0.0, 0.0]
+            for k in ((1, 0) if i & 1 else (0, 1)):
+                t0 = time.perf_counter()
+                run[k]()
+                pair[k] = (time.perf_counter() - t0) * 1e3
+            if i >= args.warmup:
+                times[0].append(pair[0])
+                times[1].append(pair[1])
+        res.update({"times_ms": times[0], "scaling_threads": args.scaling,
+                    "scaling_times_ms": times[1]})
+        return res
+    first, times = timed_runs(lambda: sess.run(None, feed), args.warmup, args.runs)
+    res.update({"first_ms": first, "times_ms": times})
     if args.profile:
         res["profile"] = ort_profile_summary(sess.end_profiling())
     return res
@@ -512,10 +534,12 @@ class Bench:
     def size_arg(self):
         return f"{self.a.width}x{self.a.height}"
 
-    def vkdetr(self, ckpt, threads, warmup, runs, profile):
+    def vkdetr(self, ckpt, threads, warmup, runs, profile, scaling=0):
         cmd = [self.a.vkdetr, "bench", "-m", ckpt, "--backend", "cpu", "--threads", str(threads),
                "--size", self.size_arg(), "--warmup", str(warmup), "--runs", str(runs),
                "--json", "-"]
+        if scaling:
+            cmd += ["--scaling", str(scaling)]
         if not profile:
             cmd.append("--no-op-profile")
         else:
@@ -524,13 +548,15 @@ class Bench:
         r["peer"] = "vkdetr"
         return r
 
-    def py_worker(self, kind, model, threads, warmup, runs, profile=False):
+    def py_worker(self, kind, model, threads, warmup, runs, profile=False, scaling=0):
         cmd = [self.py, self.me, "--worker", kind, "--model-path", model, "--pixels", self.pixels,
                "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs),
                "--tmp", self.tmp]
         if profile:
             cmd.append("--profile")
-        return run_json(cmd, child_env(threads), f"{kind} worker")
+        if scaling:
+            cmd += ["--scaling", str(scaling)]
+        return run_json(cmd, child_env(max(threads, scaling)), f"{kind} worker")
 
     def prepare(self, name):
         a = self.a
@@ -609,6 +635,43 @@ def cold_from_worker(r):
             "total_ms": float(r["load_ms"] + r["first_ms"])}
 
 
+def scaling_stats(t1, t2):
+    """Paired runs on the fewest (t1) and the most threads (t2): per-pair speedups."""
+    q = sorted(x / y for x, y in zip(t1, t2) if y > 0)
+    return {"p50_ms": median(t1), "min_ms": min(t1), "scaling_p50_ms": median(t2),
+            "scaling_min_ms": min(t2), "speedup_p50": median(q), "speedup_min": q[0],
+            "speedup_max": q[-1]}
+
+
+def scaling_round(b, name, ckpt, onnx_path, k):
+    """One round of interleaved thread scaling: vkdetr and ORT each run two sessions in one
+    process (fewest and most threads), their runs alternating, so that every pair of runs sees
+    the same machine. Which peer goes first alternates between rounds."""
+    a = b.a
+    lo, hi = min(a.threads), max(a.threads)
+    rnd = {"round": k}
+    for peer in (("vkdetr", "ort") if k % 2 == 0 else ("ort", "vkdetr")):
+        if peer == "vkdetr":
+            r = b.vkdetr(ckpt, lo, a.warmup, a.scaling_runs, profile=False, scaling=hi)
+            sc = r.get("scaling", {})
+            rnd["vkdetr"] = {"p50_ms": r["p50_ms"], "min_ms": r["min_ms"],
+                             "scaling_p50_ms": sc.get("p50_ms"), "scaling_min_ms": sc.get("min_ms"),
+                             "speedup_p50": sc.get("speedup_p50"),
+                             "speedup_min": sc.get("speedup_min"),
+                             "speedup_max": sc.get("speedup_max"),
+                             "stage_ms": r.get("stage_ms"), "scaling_stage_ms": sc.get("stage_ms"),
+                             "background_cpus": r.get("background_cpus")}
+        else:
+            r = b.py_worker("ort", onnx_path, lo, a.warmup, a.scaling_runs, scaling=hi)
+            rnd["ort"] = scaling_stats(r["times_ms"], r["scaling_times_ms"])
+            rnd["ort"]["background_cpus"] = r.get("background_cpus")
+        v = rnd[peer]
+        b.log(f"[{name}] scaling {lo} -> {hi} threads, round {k + 1}/{a.rounds}: {peer:8s} "
+              f"{v['speedup_p50']:.2f}x (pairs {v['speedup_min']:.2f}-{v['speedup_max']:.2f}; "
+              f"p50 {v['p50_ms']:.1f} / {v['scaling_p50_ms']:.1f} ms)")
+    return rnd
+
+
 def bench_model(b, name, prep):
     a = b.a
     ckpt, onnx_path = prep["dir"], prep["onnx"]
@@ -617,6 +680,11 @@ def bench_model(b, name, prep):
     # thread count within a few seconds: scaling is then paired within a round, not spread over
     # minutes in which a shared host changes speed
     per_thread = {n: [] for n in a.threads}
+    scaling = None
+    if len(a.threads) > 1 and a.scaling_runs > 0:
+        scaling = {"threads": [min(a.threads), max(a.threads)], "runs": a.scaling_runs,
+                   "rounds": []}
+        res["scaling"] = scaling
     for k in range(a.rounds):
         for n in (a.threads if k % 2 == 0 else a.threads[::-1]):
             rounds = per_thread[n]
@@ -644,6 +712,8 @@ def bench_model(b, name, prep):
                       f"{loadavg()[0]:.2f})")
             rnd["loadavg_end"] = loadavg()
             rounds.append(rnd)
+        if scaling is not None:
+            scaling["rounds"].append(scaling_round(b, name, ckpt, onnx_path, k))
     for n in a.threads:
         rounds = per_thread[n]
         summary, cold = summarize(rounds)
@@ -859,6 +929,33 @@ def report(env, results, args):
                 cells.append(f"{median(q):.2f}x ({min(q):.2f}-{max(q):.2f})" if q else "-")
             p(f"| {r['model']} | {ts[0]} -> {ts[-1]} | " + " | ".join(cells) + " |")
         p("")
+    inter = [r for r in results if r.get("scaling", {}).get("rounds")]
+    if inter:
+        p("Interleaved in one process (the better measure on a shared host): two sessions, on the "
+          "fewest and on the most threads, their runs alternating A B B A ..., so that each pair "
+          "of runs sees the same machine. Per pair the speedup is t(fewest) / t(most); a round "
+          "gives the median over its pairs; the table gives the median of the round medians, "
+          "their range, and the ratio of the fastest runs (min over all rounds).\n")
+        p("| model | threads | pairs | vkdetr speedup | vkdetr min / min | ORT speedup "
+          "| ORT min / min | vkdetr p50 ms (fewest / most) | ORT p50 ms (fewest / most) |")
+        p("|---|---|---|---|---|---|---|---|---|")
+        for r in inter:
+            sc = r["scaling"]
+            cells, mins, p50s = [], [], []
+            for peer in ("vkdetr", "ort"):
+                rs = [rd[peer] for rd in sc["rounds"] if rd.get(peer)]
+                q = [x["speedup_p50"] for x in rs if x.get("speedup_p50")]
+                cells.append(f"{median(q):.2f}x ({min(q):.2f}-{max(q):.2f})" if q else "-")
+                m1 = min((x["min_ms"] for x in rs), default=None)
+                m2 = min((x["scaling_min_ms"] for x in rs if x.get("scaling_min_ms")),
+                         default=None)
+                mins.append(f"{m1 / m2:.2f}x" if m1 and m2 else "-")
+                p50s.append(f"{f1(median([x['p50_ms'] for x in rs]))} / "
+                            f"{f1(median([x['scaling_p50_ms'] for x in rs]))}" if rs else "-")
+            p(f"| {r['model']} | {sc['threads'][0]} -> {sc['threads'][1]} "
+              f"| {len(sc['rounds'])} x {sc['runs']} | {cells[0]} | {mins[0]} | {cells[1]} "
+              f"| {mins[1]} | {p50s[0]} | {p50s[1]} |")
+        p("")
 
     if not args.no_cold:
         p("## Cold start (fresh process: load + first inference)\n")
@@ -982,6 +1079,9 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3, help="rounds of alternating peers (3)")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per peer and round (5)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs first, per round (2)")
+    ap.add_argument("--scaling-runs", type=int, default=4,
+                    help="pairs of alternating runs per round in the interleaved thread-scaling "
+                    "measurement of vkdetr and ORT, fewest against most threads (4; 0 = skip)")
     ap.add_argument("--size", default="640x640", help="input WxH (640x640)")
     ap.add_argument("--vkdetr", default=None,
                     help="the vkdetr binary (default build-bench/vkdetr, else build/release/, "
@@ -1004,6 +1104,7 @@ def main(argv=None):
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
     ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--generate", help=argparse.SUPPRESS)
+    ap.add_argument("--scaling", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     a.width, a.height = parse_size(a.size)
 
@@ -1026,6 +1127,7 @@ def main(argv=None):
         return 0
     if a.quick:
         a.models, a.threads, a.rounds, a.runs, a.warmup = "r18vd", "1", 1, 2, 1
+        a.scaling_runs = 0
     a.models = [m for m in a.models.split(",") if m]
     a.threads = [int(t) for t in a.threads.split(",") if t]
     a.model_dirs = {}
@@ -1036,6 +1138,8 @@ def main(argv=None):
         a.model_dirs[k] = os.path.abspath(v)
     if a.rounds < 1 or a.runs < 1 or a.warmup < 1 or min(a.threads) < 1:
         ap.error("--rounds, --runs, --warmup and --threads must be >= 1")
+    if a.scaling_runs < 0:
+        ap.error("--scaling-runs must be >= 0")
     if a.vkdetr is None:
         for c in (os.path.join(REPO, "build-bench", "vkdetr"),
                   os.path.join(REPO, "build", "release", "vkdetr")):
@@ -1075,7 +1179,8 @@ def main(argv=None):
                 f.write(text + "\n")
         if a.json:
             doc = {"environment": env, "options": {k: getattr(a, k) for k in (
-                "models", "threads", "rounds", "runs", "warmup", "width", "height", "vkdetr")},
+                "models", "threads", "rounds", "runs", "warmup", "scaling_runs", "width", "height",
+                "vkdetr")},
                 "results": results}
             with open(a.json, "w") as f:
                 json.dump(doc, f, indent=1)

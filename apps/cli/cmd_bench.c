@@ -19,6 +19,7 @@ typedef struct bench_opts {
     int no_op_profile;
     int profile;
     int nodes;
+    int scaling; /* threads of a second session whose runs alternate with the first's; 0 none */
 } bench_opts;
 
 static const cli_option bench_options[] = {
@@ -44,6 +45,10 @@ static const cli_option bench_options[] = {
     {"nodes", 0, CLI_INT, offsetof(bench_opts, nodes), "N",
      "also list the N slowest nodes of the last run: op, stage, input and output shapes, time, "
      "GFLOP/s (JSON: \"nodes\")", NULL, 0, 1000000, "0"},
+    {"scaling", 0, CLI_INT, offsetof(bench_opts, scaling), "N",
+     "also run a second session on N threads, its runs alternating with the first's (A B B A "
+     "...) so that both see the same machine, and print the speedup from --threads to N: the "
+     "median over the pairs of runs (JSON: \"scaling\")", NULL, 0, 4096, "none"},
 };
 
 static const cli_command bench_command = {
@@ -55,7 +60,8 @@ static const cli_command bench_command = {
     "peak resident memory.",
     "Examples:\n"
     "  vkdetr bench -m ./rtdetr_r18vd --backend cpu --threads 2 --runs 10 --nodes 15\n"
-    "  vkdetr bench -m ./rtdetr_r18vd --backend vulkan --size 512 --json bench.json",
+    "  vkdetr bench -m ./rtdetr_r18vd --backend vulkan --size 512 --json bench.json\n"
+    "  vkdetr bench -m ./rtdetr_r18vd --backend cpu --threads 1 --scaling 2 --runs 20",
     bench_options,
     (int)(sizeof bench_options / sizeof bench_options[0]),
     0,
@@ -88,37 +94,76 @@ typedef struct bench_stats {
     int detections;
 } bench_stats;
 
-/* Runs warm-up and timed runs; fills stats and the profile of the last run. */
-static int run_bench(const bench_opts *o, vkdetr_session *s, const vkdetr_image *img,
-                     bench_stats *stats, vkdetr_profile *prof) {
-    double *t = calloc((size_t)o->runs, sizeof *t);
+/* --scaling: the second session's latency and the speedup over the pairs of runs */
+typedef struct scaling_stats {
+    bench_stats b;
+    double speedup_p50, speedup_min, speedup_max; /* over pairs: first's ms / second's ms */
+} scaling_stats;
+
+/* One timed detection; adds its stage times (weighted by w) to stats */
+static int timed_detect(vkdetr_session *s, const vkdetr_image *img, double w, bench_stats *stats,
+                        vkdetr_profile *prof, double *ms) {
+    vkdetr_result *r = NULL;
+    double t0 = cli_now_ms();
+    vkdetr_status st = vkdetr_session_detect(s, img, &r);
+    *ms = cli_now_ms() - t0;
+    if (st) {
+        cli_report("detect", st);
+        return CLI_EXIT_MODEL;
+    }
+    stats->detections = r->count;
+    vkdetr_result_free(r);
+    if (w > 0 && vkdetr_session_profile(s, prof) == VKDETR_OK)
+        for (int j = 0; j < VKDETR_STAGE_COUNT; j++) stats->stage_ms[j] += prof->stage_ms[j] * w;
+    return CLI_EXIT_OK;
+}
+
+static void finish_stats(bench_stats *stats, double *t, int runs) {
+    double sum = 0;
+    for (int k = 0; k < runs; k++) sum += t[k];
+    stats->mean = sum / runs;
+    stats->p50 = cli_percentile(t, runs, 50);
+    stats->p95 = cli_percentile(t, runs, 95);
+    stats->min = t[0]; /* sorted by cli_percentile */
+}
+
+/* Runs warm-up and timed runs; fills stats and the profile of the last run. With s2 (--scaling)
+ * every run of s is paired with one of s2, in alternating order, and sc gets s2's latency and
+ * the per-pair speedups. */
+static int run_bench(const bench_opts *o, vkdetr_session *s, vkdetr_session *s2,
+                     const vkdetr_image *img, bench_stats *stats, scaling_stats *sc,
+                     vkdetr_profile *prof) {
+    int n = o->runs;
+    double *t = calloc((size_t)n * 3, sizeof *t), *t2 = t + n, *q = t + 2 * n;
     if (!t) return CLI_EXIT_MODEL;
     memset(stats, 0, sizeof *stats);
-    for (int i = 0; i < o->warmup + o->runs; i++) {
-        vkdetr_result *r = NULL;
-        double t0 = cli_now_ms();
-        vkdetr_status st = vkdetr_session_detect(s, img, &r);
-        double ms = cli_now_ms() - t0;
-        if (st) {
-            cli_report("detect", st);
-            free(t);
-            return CLI_EXIT_MODEL;
-        }
-        stats->detections = r->count;
-        vkdetr_result_free(r);
-        if (i < o->warmup) continue;
+    if (sc) memset(sc, 0, sizeof *sc);
+    int rc = CLI_EXIT_OK;
+    for (int i = 0; i < o->warmup + n && !rc; i++) {
         int k = i - o->warmup;
+        double w = k >= 0 ? 1.0 / n : 0.0, ms = 0, ms2 = 0;
+        if (s2 && (i & 1)) rc = timed_detect(s2, img, w, &sc->b, prof, &ms2);
+        if (!rc) rc = timed_detect(s, img, w, stats, prof, &ms);
+        if (!rc && s2 && !(i & 1)) rc = timed_detect(s2, img, w, &sc->b, prof, &ms2);
+        if (k < 0 || rc) continue;
         t[k] = ms;
-        stats->mean += ms / o->runs;
-        if (vkdetr_session_profile(s, prof) == VKDETR_OK)
-            for (int j = 0; j < VKDETR_STAGE_COUNT; j++) stats->stage_ms[j] += prof->stage_ms[j] / o->runs;
+        if (s2) {
+            t2[k] = ms2;
+            q[k] = ms2 > 0 ? ms / ms2 : 0.0;
+        }
     }
-    stats->p50 = cli_percentile(t, o->runs, 50);
-    stats->p95 = cli_percentile(t, o->runs, 95);
-    stats->min = t[0]; /* sorted by cli_percentile */
+    if (!rc) {
+        finish_stats(stats, t, n);
+        if (s2) {
+            finish_stats(&sc->b, t2, n);
+            sc->speedup_p50 = cli_percentile(q, n, 50);
+            sc->speedup_min = q[0];
+            sc->speedup_max = q[n - 1];
+        }
+        if (vkdetr_session_profile(s, prof) != VKDETR_OK) memset(prof, 0, sizeof *prof);
+    }
     free(t);
-    if (vkdetr_session_profile(s, prof) != VKDETR_OK) memset(prof, 0, sizeof *prof);
-    return CLI_EXIT_OK;
+    return rc;
 }
 
 static double round3(double v) { return (double)(long long)(v * 1000.0 + (v >= 0 ? 0.5 : -0.5)) / 1000.0; }
@@ -160,9 +205,15 @@ static vkdetr_status slowest_nodes(vkdetr_session *s, int max, slow_nodes *out) 
     return VKDETR_OK;
 }
 
+static void add_stages(cJSON *j, const bench_stats *st) {
+    cJSON *stages = cJSON_AddObjectToObject(j, "stage_ms");
+    for (int i = 0; i < VKDETR_STAGE_COUNT; i++)
+        cJSON_AddNumberToObject(stages, stage_names[i], round3(st->stage_ms[i]));
+}
+
 static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int w, int h,
-                         const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb,
-                         const slow_nodes *slow) {
+                         const bench_stats *st, const scaling_stats *sc,
+                         const vkdetr_profile *prof, int64_t rss_kb, const slow_nodes *slow) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", o->m.model ? o->m.model : g_cli_env.default_model);
     cJSON_AddStringToObject(j, "family", info->family ? info->family : "");
@@ -178,9 +229,19 @@ static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int
     cJSON_AddNumberToObject(j, "p95_ms", round3(st->p95));
     cJSON_AddNumberToObject(j, "min_ms", round3(st->min));
     cJSON_AddNumberToObject(j, "mean_ms", round3(st->mean));
-    cJSON *stages = cJSON_AddObjectToObject(j, "stage_ms");
-    for (int i = 0; i < VKDETR_STAGE_COUNT; i++)
-        cJSON_AddNumberToObject(stages, stage_names[i], round3(st->stage_ms[i]));
+    add_stages(j, st);
+    if (sc) {
+        cJSON *c = cJSON_AddObjectToObject(j, "scaling");
+        cJSON_AddNumberToObject(c, "threads", o->scaling);
+        cJSON_AddNumberToObject(c, "p50_ms", round3(sc->b.p50));
+        cJSON_AddNumberToObject(c, "p95_ms", round3(sc->b.p95));
+        cJSON_AddNumberToObject(c, "min_ms", round3(sc->b.min));
+        cJSON_AddNumberToObject(c, "mean_ms", round3(sc->b.mean));
+        add_stages(c, &sc->b);
+        cJSON_AddNumberToObject(c, "speedup_p50", round3(sc->speedup_p50));
+        cJSON_AddNumberToObject(c, "speedup_min", round3(sc->speedup_min));
+        cJSON_AddNumberToObject(c, "speedup_max", round3(sc->speedup_max));
+    }
     cJSON *ops = cJSON_AddArrayToObject(j, "ops");
     for (int i = 0; i < prof->n_ops; i++) {
         cJSON *op = cJSON_CreateObject();
@@ -210,9 +271,15 @@ static cJSON *bench_json(const bench_opts *o, const vkdetr_model_info *info, int
     return j;
 }
 
+static void print_stages(const char *head, const bench_stats *st) {
+    printf("%s", head);
+    for (int i = 0; i < VKDETR_STAGE_COUNT; i++) printf("%s %.2f  ", stage_names[i], st->stage_ms[i]);
+    printf("(ms, mean)\n");
+}
+
 static void print_text(const bench_opts *o, const vkdetr_model_info *info, int w, int h,
-                       const bench_stats *st, const vkdetr_profile *prof, int64_t rss_kb,
-                       const slow_nodes *slow) {
+                       const bench_stats *st, const scaling_stats *sc, const vkdetr_profile *prof,
+                       int64_t rss_kb, const slow_nodes *slow) {
     printf("model      %s (%s, %.2f M parameters)\n",
            o->m.model ? o->m.model : g_cli_env.default_model, info->family ? info->family : "?",
            (double)info->num_parameters / 1e6);
@@ -222,9 +289,15 @@ static void print_text(const bench_opts *o, const vkdetr_model_info *info, int w
     printf("runs       %d after %d warm-up, %d detections\n", o->runs, o->warmup, st->detections);
     printf("latency    p50 %.2f ms  p95 %.2f ms  min %.2f ms  mean %.2f ms\n", st->p50, st->p95,
            st->min, st->mean);
-    printf("stages     ");
-    for (int i = 0; i < VKDETR_STAGE_COUNT; i++) printf("%s %.2f  ", stage_names[i], st->stage_ms[i]);
-    printf("(ms, mean)\n");
+    print_stages("stages     ", st);
+    if (sc) {
+        printf("scaling    %d -> %d threads: %.2fx (median over %d pairs of alternating runs; "
+               "range %.2f-%.2fx)\n", o->threads, o->scaling, sc->speedup_p50, o->runs,
+               sc->speedup_min, sc->speedup_max);
+        printf("%-11sp50 %.2f ms  p95 %.2f ms  min %.2f ms  mean %.2f ms  (%d threads)\n", "",
+               sc->b.p50, sc->b.p95, sc->b.min, sc->b.mean, o->scaling);
+        print_stages("           ", &sc->b);
+    }
     if (prof->n_ops > 0) {
         double total = 0;
         for (int i = 0; i < prof->n_ops; i++) total += prof->ops[i].ms;
@@ -284,8 +357,11 @@ static int bench_model(const bench_opts *o, vkdetr_model *model) {
         return CLI_EXIT_USAGE;
     }
     sp.profile = !o->no_op_profile;
-    vkdetr_session *s = NULL;
+    vkdetr_session *s = NULL, *s2 = NULL;
+    vkdetr_session_params sp2 = sp;
+    sp2.n_threads = o->scaling;
     bench_stats stats;
+    scaling_stats sc, *scp = o->scaling ? &sc : NULL;
     vkdetr_profile prof;
     memset(&prof, 0, sizeof prof);
     if (!img.data) {
@@ -294,7 +370,10 @@ static int bench_model(const bench_opts *o, vkdetr_model *model) {
     } else if ((st = vkdetr_session_create(model, &sp, &s))) {
         cli_report("cannot create a session", st);
         rc = CLI_EXIT_MODEL;
-    } else if ((rc = run_bench(o, s, &img, &stats, &prof)) == CLI_EXIT_OK) {
+    } else if (o->scaling && (st = vkdetr_session_create(model, &sp2, &s2))) {
+        cli_report("cannot create the --scaling session", st);
+        rc = CLI_EXIT_MODEL;
+    } else if ((rc = run_bench(o, s, s2, &img, &stats, scp, &prof)) == CLI_EXIT_OK) {
         int64_t rss = prof.peak_rss_kb > 0 ? prof.peak_rss_kb : cli_peak_rss_kb();
         int json_stdout = o->json && !strcmp(o->json, "-");
         slow_nodes slow;
@@ -302,15 +381,16 @@ static int bench_model(const bench_opts *o, vkdetr_model *model) {
             cli_report("node profile", st);
             rc = CLI_EXIT_MODEL;
         } else {
-            if (!json_stdout) print_text(o, &info, w, h, &stats, &prof, rss, &slow);
+            if (!json_stdout) print_text(o, &info, w, h, &stats, scp, &prof, rss, &slow);
             if (o->json) {
-                cJSON *j = bench_json(o, &info, w, h, &stats, &prof, rss, &slow);
+                cJSON *j = bench_json(o, &info, w, h, &stats, scp, &prof, rss, &slow);
                 if (!j || vd_results_write_json(o->json, j)) rc = CLI_EXIT_OUTPUT;
                 cJSON_Delete(j);
             }
         }
         free(slow.v);
     }
+    vkdetr_session_free(s2);
     vkdetr_session_free(s);
     if (o->image) vkdetr_image_free(&img);
     free(synth);
