@@ -105,9 +105,13 @@ static WG_AVX2 void wg_weights(const float *w, int64_t o, int64_t c, int a, floa
     }
 }
 
+/* 1 when each U[xi] is packed for vd_mm's AVX-512 kernel: the prepared U and the plan that
+ * reads it both ask here */
+static int wg_packed_u(void) { return vd_cpu_has_avx512(); }
+
 const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant) {
     *variant = vd_cpu_winograd_variant(dst);
-    if (*variant && vd_cpu_has_avx512()) *variant |= VD_CPU_WINOGRAD_PACKED_U;
+    if (*variant && wg_packed_u()) *variant |= VD_CPU_WINOGRAD_PACKED_U;
     return *variant ? dst->src[1] : NULL;
 }
 
@@ -179,7 +183,7 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     int64_t nt = n_threads;
     p->shared = nt > 1 && p->n * p->blocks < 4 * nt;
     if (shared_override >= 0) p->shared = nt > 1 && shared_override;
-    p->packed = vd_cpu_has_avx512(); /* as the prepared U (vd_cpu_packed_conv2d_prep_key) */
+    p->packed = wg_packed_u();
     p->ustride = wg_ustride(p->o, p->c, p->packed);
     p->cchunks = 1;
     p->kc = p->o;
