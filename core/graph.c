@@ -134,7 +134,23 @@ typedef struct {
     int tensor; /* node id */
 } live_block;
 
-vkdetr_status vd_graph_plan(vd_graph *g, size_t align, const int *keep) {
+/* The source of node i whose memory i may take (overwrite[i], checked), or NULL. */
+static const vd_tensor *overwritten(const vd_graph *g, int i, const int *overwrite,
+                                    const int *last_use) {
+    const vd_tensor *t = g->nodes[i];
+    int k = overwrite ? overwrite[i] : -1;
+    if (k < 0 || k >= t->n_src || !t->src[k]) return NULL;
+    const vd_tensor *s = t->src[k];
+    if (s->op == VD_OP_VIEW || s->op == VD_OP_LEAF || s->id < 0 ||
+        (s->flags & (VD_TENSOR_OUTPUT | VD_TENSOR_INPUT | VD_TENSOR_WEIGHT)) ||
+        last_use[s->id] != i || vd_nbytes(s) != vd_nbytes(t))
+        return NULL;
+    for (int j = 0; j < t->n_src; j++)
+        if (j != k && t->src[j] && vd_tensor_storage(t->src[j]) == s) return NULL;
+    return s;
+}
+
+vkdetr_status vd_graph_plan(vd_graph *g, size_t align, const int *keep, const int *overwrite) {
     if (g->status != VKDETR_OK) return g->status;
     int n = g->n_nodes;
     int *last_use = vd_malloc((size_t)n * sizeof *last_use);
@@ -178,6 +194,16 @@ vkdetr_status vd_graph_plan(vd_graph *g, size_t align, const int *keep) {
             if (last_use[live[j].tensor] >= i) live[w++] = live[j];
         n_live = w;
         if (t->op == VD_OP_VIEW || (t->op == VD_OP_LEAF && !(t->flags & VD_TENSOR_INPUT))) continue;
+        const vd_tensor *over = overwritten(g, i, overwrite, last_use);
+        if (over) { /* its block passes to t */
+            int j = 0;
+            while (j < n_live && live[j].tensor != over->id) j++;
+            if (j < n_live) {
+                live[j].tensor = i;
+                t->offset = over->offset;
+                continue;
+            }
+        }
         size_t size = (vd_nbytes(t) + align - 1) / align * align;
         /* live is sorted by offset: find the first gap */
         size_t off = 0;

@@ -200,8 +200,13 @@ vd_tensor *vd_graph_find(const vd_graph *g, const char *name);
  * source's placement. Outputs and inputs live for the whole run. Sets g->act_bytes.
  * keep: NULL, or per node id the last node that reads it besides its graph readers (-1:
  * none), for a backend whose kernel reads a source's inputs itself (the CPU MSDA absorbing
- * its value projection reads the projection's input). */
-vkdetr_status vd_graph_plan(vd_graph *g, size_t align, const int *keep);
+ * its value projection reads the projection's input).
+ * overwrite: NULL, or per node id the source its kernel may write its result over (-1:
+ * none), for kernels that read each value of that source just before writing the result's
+ * value at the same place (a convolution's residual). The node then takes that source's
+ * memory when the source is an activation of the same size, not a view, input or output,
+ * whose last reader is this node, and no other source of the node shares its memory. */
+vkdetr_status vd_graph_plan(vd_graph *g, size_t align, const int *keep, const int *overwrite);
 
 /* The tensor whose memory t uses (follows views). */
 static inline const vd_tensor *vd_tensor_storage(const vd_tensor *t) {

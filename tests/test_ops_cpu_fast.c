@@ -574,6 +574,67 @@ static void test_backend_prepared(void **state) {
     vd_graph_free(wg);
 }
 
+/* A convolution whose residual dies with it writes its result over the residual where its
+ * kernel reads each residual value just before writing that place (Winograd, one-pass GEMMs),
+ * and nowhere else; the results equal the reference's (which never writes over a source). */
+static void test_conv_overwrites_residual(void **state) {
+    (void)state;
+    vd_rng r;
+    vd_rng_seed(&r, 23);
+    vd_graph *wg = vd_graph_create();
+    const int64_t *shapes[] = {NE(32, 16, 3, 3), NE(32, 16, 3, 3), NE(32, 32, 3, 3), NE(32, 32, 1, 1),
+                               NE(320, 32, 1, 1), NE(32, 320, 1, 1), NE(32, 32, 3, 3)};
+    vd_tensor *w[7];
+    for (int i = 0; i < 7; i++) {
+        float ws = 1.0f / sqrtf((float)(shapes[i][1] * shapes[i][2] * shapes[i][3]));
+        w[i] = vd_opcase_rand(wg, &r, 4, shapes[i], -ws, ws);
+        w[i]->flags = VD_TENSOR_WEIGHT;
+        w[i]->id = -1;
+    }
+    float *xin = malloc(sizeof(float) * 16 * 24 * 24);
+    vd_rng_fill(&r, xin, 16 * 24 * 24, -1, 1);
+    vd_backend *be = vd_cpu_backend_create(0), *ref = vd_cpu_backend_create(1);
+    for (int th = 1; th <= 2; th++) {
+        vd_graph *g = vd_graph_create();
+        vd_tensor *x = vd_graph_input(g, "x", VD_F32, 4, NE(1, 16, 24, 24));
+        vd_conv2d_params p3 = {1, 1, 1, 1, 1, 1, 1, VD_ACT_RELU}, p1 = {1, 1, 0, 0, 0, 0, 1, VD_ACT_NONE};
+        vd_tensor *res = vd_op_conv2d(g, x, w[0], NULL, NULL, &p3);   /* [1,32,24,24] */
+        vd_tensor *h = vd_op_conv2d(g, x, w[1], NULL, NULL, &p3);     /* [1,32,24,24] */
+        vd_tensor *y1 = vd_op_conv2d(g, h, w[2], NULL, res, &p3);     /* Winograd: over res */
+        vd_tensor *y2 = vd_op_conv2d(g, y1, w[3], NULL, h, &p1);      /* k 32: over h */
+        vd_tensor *big = vd_op_conv2d(g, y2, w[4], NULL, NULL, &p1);  /* [1,320,24,24] */
+        vd_tensor *z = vd_op_conv2d(g, big, w[5], NULL, y2, &p1);     /* k 320: two passes */
+        vd_tensor *o = vd_graph_output(g, vd_op_conv2d(g, z, w[6], NULL, z, &p3), "o"); /* z twice */
+        int over = vd_cpu_has_avx2(); /* without AVX2, no Winograd: y1 is im2col with k 288 */
+        assert_int_equal(vd_cpu_winograd_variant(y1), over ? 2 : 0);
+        vd_exec *ex, *rex;
+        assert_int_equal(be->iface->exec_create(be, g, th, &ex), VKDETR_OK);
+        assert_int_equal(y1->offset == res->offset, over);
+        assert_true(y2->offset == h->offset);
+        assert_true(z->offset != y2->offset && z->offset != big->offset);
+        assert_true(o->offset != z->offset);
+        assert_int_equal(be->iface->write(ex, x, xin), VKDETR_OK);
+        assert_int_equal(be->iface->run(ex, NULL), VKDETR_OK);
+        float *out = malloc(vd_nbytes(o)), *e = malloc(vd_nbytes(o));
+        assert_int_equal(be->iface->read(ex, o, out), VKDETR_OK);
+        be->iface->exec_free(ex);
+        assert_int_equal(ref->iface->exec_create(ref, g, 1, &rex), VKDETR_OK);
+        assert_true(y1->offset != res->offset && y2->offset != h->offset);
+        assert_int_equal(ref->iface->write(rex, x, xin), VKDETR_OK);
+        assert_int_equal(ref->iface->run(rex, NULL), VKDETR_OK);
+        assert_int_equal(ref->iface->read(rex, o, e), VKDETR_OK);
+        assert_true(vd_check_close("conv over its residual", out, e, (size_t)vd_nelements(o), 3e-4, 3e-4));
+        ref->iface->exec_free(rex);
+        free(out);
+        free(e);
+        vd_graph_free(g);
+    }
+    be->iface->free(be);
+    ref->iface->free(ref);
+    free(xin);
+    vd_graph_free(wg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mm),
@@ -585,6 +646,7 @@ int main(void) {
         cmocka_unit_test(test_msda_absorbed),
         cmocka_unit_test(test_msda_absorbed_backend),
         cmocka_unit_test(test_backend_prepared),
+        cmocka_unit_test(test_conv_overwrites_residual),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

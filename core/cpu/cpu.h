@@ -38,11 +38,16 @@ typedef const vd_tensor *(*vd_cpu_prep_key_fn)(const vd_tensor *dst, int *varian
 #define VD_CPU_PREP_ABSORBS_SRC0 (1 << 16)
 typedef void *(*vd_cpu_prep_make_fn)(const vd_tensor *dst, int variant, size_t *bytes);
 
+/* Optional: the source whose memory the kernel may write dst over (vd_graph_plan's
+ * overwrite), or -1. */
+typedef int (*vd_cpu_overwrite_fn)(const vd_tensor *dst);
+
 typedef struct vd_cpu_op {
     vd_cpu_kernel run;
     vd_cpu_scratch_fn scratch; /* NULL: none */
     vd_cpu_prep_key_fn prep_key;   /* NULL: none */
     vd_cpu_prep_make_fn prep_make;
+    vd_cpu_overwrite_fn overwrites; /* NULL: none */
 } vd_cpu_op;
 
 /* Indexed by vd_op. Every entry of the reference table but LEAF and VIEW is set; entries of

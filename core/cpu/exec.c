@@ -129,13 +129,27 @@ static int *absorbed_readers(const cpu_backend *be, const vd_graph *g) {
     return keep;
 }
 
+/* Per node, the source its kernel may write it over (vd_cpu_op.overwrites; -1: none). */
+static int *overwrites(const cpu_backend *be, const vd_graph *g) {
+    int *over = vd_malloc((size_t)VD_MAX(g->n_nodes, 1) * sizeof *over);
+    if (!over) return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const vd_tensor *t = g->nodes[i];
+        const vd_cpu_op *op = t->op == VD_OP_LEAF || t->op == VD_OP_VIEW ? NULL : pick(be->table, t->op);
+        over[i] = op && op->overwrites ? op->overwrites(t) : -1;
+    }
+    return over;
+}
+
 static vkdetr_status exec_create(vd_backend *bep, vd_graph *g, int n_threads, vd_exec **out) {
     cpu_backend *be = (cpu_backend *)bep;
     *out = NULL;
-    int *keep = absorbed_readers(be, g);
-    if (!keep) return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory creating a CPU session");
-    vkdetr_status st = vd_graph_plan(g, 64, keep);
+    int *keep = absorbed_readers(be, g), *over = overwrites(be, g);
+    vkdetr_status st = keep && over ? vd_graph_plan(g, 64, keep, over)
+                                    : vd_error(VKDETR_ERR_NO_MEMORY,
+                                               "out of memory creating a CPU session");
     vd_free(keep);
+    vd_free(over);
     if (st) return st;
     vd_exec *ex = vd_calloc(1, sizeof *ex);
     if (!ex) return vd_error(VKDETR_ERR_NO_MEMORY, "out of memory creating a CPU session");

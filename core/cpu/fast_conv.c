@@ -81,6 +81,20 @@ static void conv_plan_init(const vd_tensor *dst, int n_threads, const void *prep
     cp->tasks = cp->n * cp->blocks * cp->msplit;
 }
 
+/* The residual (source 3) where dst may be written over it: Winograd's output transform and
+ * vd_mm's epilogue in one pass (k <= VD_MM_KC) read each residual value just before writing
+ * the output's value at its place. OpenBLAS (grouped convolutions) and deeper GEMMs, whose
+ * earlier passes store partial sums, may not. */
+int vd_cpu_packed_conv2d_overwrites(const vd_tensor *dst) {
+    if (!dst->src[3]) return -1;
+    int variant;
+    conv_plan cp;
+    conv_plan_init(dst, 1, vd_cpu_packed_conv2d_prep_key(dst, &variant), &cp);
+    if (cp.path == PATH_WINOGRAD) return 3;
+    if ((cp.path == PATH_POINTWISE || cp.path == PATH_IM2COL) && cp.k <= VD_MM_KC) return 3;
+    return -1;
+}
+
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads) {
     conv_plan cp;
     /* the scratch must serve the path the kernel will take: without prep the plan is the

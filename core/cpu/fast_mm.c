@@ -25,7 +25,7 @@
 #define MM_AVX2 VD_AVX2
 
 #define MM_MR 6
-#define MM_KC 256
+#define MM_KC VD_MM_KC
 #define MM_MC 120 /* a multiple of MM_MR */
 #define MM_MC512 128 /* AVX-512: a multiple of VD_MM512_MR */
 #define MM_PF 8   /* rows of B prefetched ahead when B is read in place */

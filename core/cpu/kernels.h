@@ -87,9 +87,15 @@ typedef struct vd_mm_epilogue {
     vd_act act;
 } vd_mm_epilogue;
 
+/* The depth of one pass of vd_mm: with a deeper k, the passes before the last store partial
+ * sums into C, and the epilogue (residual included) comes with the last. */
+#define VD_MM_KC 256
+
 /* c[i * ldc + j] = epilogue(sum_kk a[i * lda + kk] * B[kk][j]) for i < m, j < n, with B
  * packed by vd_mm_pack_b (depth k). Single-threaded: callers split m and n over the pool.
- * epi may be NULL. Accumulates in f32 (FMA with AVX2), depth in blocks of 256. */
+ * epi may be NULL. Accumulates in f32 (FMA with AVX2), depth in passes of VD_MM_KC. With
+ * k <= VD_MM_KC each residual value is read just before C's value at its place is written,
+ * so c may be the residual itself. */
 void vd_mm(const float *a, int64_t lda, const float *bp, int64_t k, float *c, int64_t ldc,
            int64_t m, int64_t n, const vd_mm_epilogue *epi);
 
@@ -118,6 +124,7 @@ void vd_mm_prepacked(const float *ap, const float *bp, int64_t k, float *c, int6
  * w^T packed for linear (both work without: im2col instead of Winograd, w read in place). */
 void vd_cpu_packed_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads);
+int vd_cpu_packed_conv2d_overwrites(const vd_tensor *dst);
 const vd_tensor *vd_cpu_packed_conv2d_prep_key(const vd_tensor *dst, int *variant);
 void *vd_cpu_packed_conv2d_prep_make(const vd_tensor *dst, int variant, size_t *bytes);
 void vd_cpu_packed_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);

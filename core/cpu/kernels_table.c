@@ -25,7 +25,8 @@ const vd_cpu_op vd_cpu_ref_ops[VD_OP_COUNT] = {
 
 const vd_cpu_op vd_cpu_fast_ops[VD_OP_COUNT] = {
     [VD_OP_CONV2D] = {vd_cpu_packed_conv2d, vd_cpu_packed_conv2d_scratch,
-                       vd_cpu_packed_conv2d_prep_key, vd_cpu_packed_conv2d_prep_make},
+                       vd_cpu_packed_conv2d_prep_key, vd_cpu_packed_conv2d_prep_make,
+                       vd_cpu_packed_conv2d_overwrites},
     [VD_OP_LINEAR] = {vd_cpu_packed_linear, NULL, vd_cpu_packed_linear_prep_key,
                        vd_cpu_packed_linear_prep_make},
     [VD_OP_UNARY] = {vd_cpu_fast_unary, NULL, NULL, NULL},

@@ -455,7 +455,7 @@ static vkdetr_status exec_create(vd_backend *bep, vd_graph *g, int n_threads, vd
         goto fail;
     }
     if ((st = vd_vk_weights_add(&be->dev, &be->weights, g))) goto fail;
-    if ((st = vd_graph_plan(g, be->dev.align, NULL))) goto fail;
+    if ((st = vd_graph_plan(g, be->dev.align, NULL, NULL))) goto fail;
     choose_types(ex);
     st = vd_vk_buffer_create(&be->dev, g->act_bytes, VD_VK_MEM_DEVICE, "activations", &ex->act);
     if (st) goto fail;
