@@ -48,7 +48,8 @@ static const cli_option bench_options[] = {
     {"scaling", 0, CLI_INT, offsetof(bench_opts, scaling), "N",
      "also run a second session on N threads, its runs alternating with the first's (A B B A "
      "...) so that both see the same machine, and print the speedup from --threads to N: the "
-     "median over the pairs of runs (JSON: \"scaling\")", NULL, 0, 4096, "none"},
+     "median over the pairs of runs (JSON: \"scaling\"); the peak RSS then counts both "
+     "sessions", NULL, 0, 4096, "none"},
 };
 
 static const cli_command bench_command = {
