@@ -177,18 +177,24 @@ static void pack_im2col(const conv_plan *cp, const float *x, int64_t p0, int64_t
     int64_t oy0 = p0 / cp->ow, oy1 = (p0 + np - 1) / cp->ow;
     int64_t lo = VD_MAX(0, oy0 * cp->sh - cp->pt) * cp->w;
     int64_t hi = VD_MIN(cp->h, oy1 * cp->sh - cp->pt + cp->kh) * cp->w;
-    int64_t lines = hi > lo ? (hi - lo + 15) / 16 : 0, taps = cp->kh * cp->kw;
+    int64_t taps = cp->kh * cp->kw;
     for (int64_t c = 0; c < cp->c; c++) {
         const float *xc = x + c * cp->h * cp->w;
+        /* the next plane's lines, from the one holding lo (planes need not start on a line) */
+        const float *nx = xc;
+        int64_t lines = 0;
+        if (c + 1 < cp->c && hi > lo) {
+            nx = xc + cp->h * cp->w + lo;
+            int64_t skew = (int64_t)((uintptr_t)nx & 63) / (int64_t)sizeof(float);
+            lines = (hi - lo + skew + 15) / 16;
+            nx -= skew;
+        }
         for (int64_t ky = 0; ky < cp->kh; ky++)
             for (int64_t kx = 0; kx < cp->kw; kx++) {
                 float *d = bp + ((c * cp->kh + ky) * cp->kw + kx) * VD_MM_NR;
-                if (c + 1 < cp->c) {
-                    int64_t t = ky * cp->kw + kx;
-                    const float *nx = xc + cp->h * cp->w + lo;
-                    for (int64_t l = t * lines / taps; l < (t + 1) * lines / taps; l++)
-                        __builtin_prefetch(nx + l * 16, 0, 3);
-                }
+                int64_t t = ky * cp->kw + kx;
+                for (int64_t l = t * lines / taps; l < (t + 1) * lines / taps; l++)
+                    __builtin_prefetch(nx + l * 16, 0, 3);
                 for (int64_t j = 0; j < groups; j++) /* panel j / 2, half j % 2 */
                     pack_tap(cp, xc, &pg[j], ky, kx,
                              d + (j / 2) * VD_MM_NR * cp->k + (j % 2) * GROUP);
