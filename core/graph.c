@@ -141,9 +141,9 @@ static const vd_tensor *overwritten(const vd_graph *g, int i, const int *overwri
     int k = overwrite ? overwrite[i] : -1;
     if (k < 0 || k >= t->n_src || !t->src[k]) return NULL;
     const vd_tensor *s = t->src[k];
-    if (s->op == VD_OP_VIEW || s->op == VD_OP_LEAF || s->id < 0 ||
-        (s->flags & (VD_TENSOR_OUTPUT | VD_TENSOR_INPUT | VD_TENSOR_WEIGHT)) ||
-        last_use[s->id] != i || vd_nbytes(s) != vd_nbytes(t))
+    /* leaves (weights, inputs) have no block; an output's last use is past every node */
+    if (s->op == VD_OP_VIEW || s->op == VD_OP_LEAF || last_use[s->id] != i ||
+        vd_nbytes(s) != vd_nbytes(t))
         return NULL;
     for (int j = 0; j < t->n_src; j++)
         if (j != k && t->src[j] && vd_tensor_storage(t->src[j]) == s) return NULL;
@@ -195,14 +195,12 @@ vkdetr_status vd_graph_plan(vd_graph *g, size_t align, const int *keep, const in
         n_live = w;
         if (t->op == VD_OP_VIEW || (t->op == VD_OP_LEAF && !(t->flags & VD_TENSOR_INPUT))) continue;
         const vd_tensor *over = overwritten(g, i, overwrite, last_use);
-        if (over) { /* its block passes to t */
+        if (over) { /* its block (alive: its last reader is t) passes to t */
             int j = 0;
-            while (j < n_live && live[j].tensor != over->id) j++;
-            if (j < n_live) {
-                live[j].tensor = i;
-                t->offset = over->offset;
-                continue;
-            }
+            while (live[j].tensor != over->id) j++;
+            live[j].tensor = i;
+            t->offset = over->offset;
+            continue;
         }
         size_t size = (vd_nbytes(t) + align - 1) / align * align;
         /* live is sorted by offset: find the first gap */

@@ -87,12 +87,11 @@ static void conv_plan_init(const vd_tensor *dst, int n_threads, const void *prep
  * earlier passes store partial sums, may not. */
 int vd_cpu_packed_conv2d_overwrites(const vd_tensor *dst) {
     if (!dst->src[3]) return -1;
-    int variant;
-    conv_plan cp;
-    conv_plan_init(dst, 1, vd_cpu_packed_conv2d_prep_key(dst, &variant), &cp);
-    if (cp.path == PATH_WINOGRAD) return 3;
-    if ((cp.path == PATH_POINTWISE || cp.path == PATH_IM2COL) && cp.k <= VD_MM_KC) return 3;
-    return -1;
+    int variant; /* the executor prepares U exactly when prep_key names a weight */
+    conv_path path = conv_choose(dst, vd_cpu_packed_conv2d_prep_key(dst, &variant));
+    const vd_tensor *w = dst->src[1];
+    int one_pass = w->ne[1] * w->ne[2] * w->ne[3] <= VD_MM_KC;
+    return path == PATH_WINOGRAD || (path != PATH_SGEMM && one_pass) ? 3 : -1;
 }
 
 size_t vd_cpu_packed_conv2d_scratch(const vd_tensor *dst, int n_threads) {
