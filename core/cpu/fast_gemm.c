@@ -1,8 +1,8 @@
-/* Fast conv2d and linear: OpenBLAS sgemm called single-threaded from tasks on the pool,
- * bias, residual and activation fused into a per-tile epilogue (applied while the tile is
- * still in cache).
+/* Grouped and depthwise conv2d (the packed kernels of fast_conv.c take every other one):
+ * OpenBLAS sgemm called single-threaded from tasks on the pool, bias, residual and activation
+ * fused into a per-tile epilogue (applied while the tile is still in cache).
  *
- * conv2d takes one of three paths:
+ * It takes one of three paths:
  *   - 1x1, stride 1, no padding: a direct GEMM on the NCHW input, w [O,C] x x [C,H*W];
  *   - depthwise (groups == C == O): direct loops, one task per (image, channel) plane;
  *   - anything else: im2col of a tile of output pixels into the thread's scratch, then
@@ -87,21 +87,6 @@ static void epilogue_rows(float *y, int64_t ld, int64_t rows, int64_t cols, cons
             float b = bias[r];
             for (int64_t j = 0; j < cols; j++) yr[j] += b;
         }
-        if (res) {
-            const float *rr = res + r * ld;
-            for (int64_t j = 0; j < cols; j++) yr[j] += rr[j];
-        }
-        vd_cpu_act_row(act, yr, cols);
-    }
-}
-
-/* The same with the bias per column (linear). */
-static void epilogue_cols(float *y, int64_t ld, int64_t rows, int64_t cols, const float *bias,
-                          const float *res, vd_act act) {
-    for (int64_t r = 0; r < rows; r++) {
-        float *yr = y + r * ld;
-        if (bias)
-            for (int64_t j = 0; j < cols; j++) yr[j] += bias[j];
         if (res) {
             const float *rr = res + r * ld;
             for (int64_t j = 0; j < cols; j++) yr[j] += rr[j];
@@ -239,43 +224,4 @@ void vd_cpu_fast_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst) {
         return;
     }
     vd_pool_run(ctx->pool, (int)cp.tasks, conv_gemm_task, &j);
-}
-
-/* ---- linear ------------------------------------------------------------------------------ */
-
-typedef struct linear_job {
-    const float *x, *w, *bias, *res;
-    float *y;
-    int64_t m, k, o, mb, nb, n_tiles;
-    vd_act act;
-} linear_job;
-
-static void linear_task(void *arg, int task, int thread) {
-    (void)thread;
-    const linear_job *j = arg;
-    int64_t m0 = (task / j->n_tiles) * j->mb, o0 = (task % j->n_tiles) * j->nb;
-    int64_t mr = VD_MIN(j->mb, j->m - m0), nr = VD_MIN(j->nb, j->o - o0);
-    float *y = j->y + m0 * j->o + o0;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)nr, (int)j->k, 1.0f,
-                j->x + m0 * j->k, (int)j->k, j->w + o0 * j->k, (int)j->k, 0.0f, y, (int)j->o);
-    if (j->bias || j->res || j->act != VD_ACT_NONE)
-        epilogue_cols(y, j->o, mr, nr, j->bias ? j->bias + o0 : NULL,
-                      j->res ? j->res + m0 * j->o + o0 : NULL, j->act);
-}
-
-/* y [M, O] = x [M, K] w^T: row tiles (at most 256 rows, so the epilogue finds the tile in
- * cache), split over output columns too when there are too few rows for the threads. */
-void vd_cpu_fast_linear(const vd_cpu_ctx *ctx, vd_tensor *dst) {
-    const vd_tensor *xt = dst->src[0], *wt = dst->src[1];
-    linear_job j = {xt->data, wt->data, dst->src[2] ? dst->src[2]->data : NULL,
-                    dst->src[3] ? dst->src[3]->data : NULL, dst->data, vd_cpu_rows(xt),
-                    wt->ne[1], wt->ne[0], 0, 0, 0, dst->p.linear.act};
-    int64_t want = want_tasks(ctx->n_threads);
-    j.mb = VD_MIN(j.m, 256);
-    if (want > 1) j.mb = VD_MIN(j.mb, VD_MAX(16, ceil_div(j.m, want)));
-    int64_t m_tiles = ceil_div(j.m, j.mb);
-    j.nb = j.o;
-    if (m_tiles < want) j.nb = VD_MAX(VD_MIN(j.o, 32), ceil_div(j.o, ceil_div(want, m_tiles)));
-    j.n_tiles = ceil_div(j.o, j.nb);
-    vd_pool_run(ctx->pool, (int)(m_tiles * j.n_tiles), linear_task, &j);
 }

@@ -32,10 +32,9 @@ size_t vd_cpu_ref_attention_scratch(const vd_tensor *dst, int n_threads);
 void vd_cpu_ref_msda(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_ref_msda_scratch(const vd_tensor *dst, int n_threads);
 
-/* ---- fast kernels: split over ctx->pool, OpenBLAS single-threaded per task ---------------- */
+/* ---- fast kernels: split over ctx->pool (grouped convs: OpenBLAS single-threaded per task) */
 void vd_cpu_fast_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_fast_conv2d_scratch(const vd_tensor *dst, int n_threads);
-void vd_cpu_fast_linear(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_fast_upsample(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_fast_unary(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_fast_binary(const vd_cpu_ctx *ctx, vd_tensor *dst);
@@ -47,10 +46,6 @@ void vd_cpu_fast_concat(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_fast_permute(const vd_cpu_ctx *ctx, vd_tensor *dst);
 void vd_cpu_fast_topk(const vd_cpu_ctx *ctx, vd_tensor *dst);
 size_t vd_cpu_fast_topk_scratch(const vd_tensor *dst, int n_threads);
-void vd_cpu_fast_attention(const vd_cpu_ctx *ctx, vd_tensor *dst);
-size_t vd_cpu_fast_attention_scratch(const vd_tensor *dst, int n_threads);
-void vd_cpu_fast_msda(const vd_cpu_ctx *ctx, vd_tensor *dst);
-size_t vd_cpu_fast_msda_scratch(const vd_tensor *dst, int n_threads);
 
 /* ---- packed GEMM (fast_mm.c) -------------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* The CPU kernel tables, indexed by vd_op. Ops without a fast kernel (slice, gather: plain
  * copies) use the reference through the executor's fallback. The fast conv2d and linear are
- * the packed-GEMM kernels (fast_conv.c), which fall back to the sgemm ones (fast_gemm.c). */
+ * the packed-GEMM kernels (fast_conv.c); grouped and depthwise convolutions go on to
+ * fast_gemm.c. */
 #include "core/cpu/kernels.h"
 
 const vd_cpu_op vd_cpu_ref_ops[VD_OP_COUNT] = {
