@@ -281,8 +281,8 @@ static void test_conv_paths(void **state) {
         for (size_t i = 0; i < VD_ARRAY_LEN(conv_cases); i++) check_conv(&r, &conv_cases[i]);
     }
     vd_cpu_force_isa(-1);
-    /* Winograd on 2 threads both ways: blocks shared by the threads (chunks of output
-     * channels: with AVX-512 whole tiles of the packed U), and a block each */
+    /* Winograd on 2 threads both ways: blocks shared by the threads (input channels, then
+     * the GEMMs one xi a task, then output channels, in separate passes), and a block each */
     for (int isa = top_isa; isa >= 1; isa--)
         for (int shared = 0; shared < 2; shared++) {
             vd_cpu_force_isa(isa);

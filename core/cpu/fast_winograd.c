@@ -25,11 +25,13 @@
  *
  * Threads: with enough blocks each task is one block, V and M in the thread's own scratch.
  * With few blocks (small maps, or wide channels whose blocks are large) the threads share
- * each block instead: the input transform split over input channels into one V, then the
- * GEMMs and the output transform split over chunks of output channels, each into its own M.
- * That keeps the memory of a block the same as on one thread (V is not made once per thread,
- * which on 2 threads pushed the working set of a 256-channel layer out of L3) and does no
- * transform twice. */
+ * each block instead, in three passes: the input transform split over input channels into
+ * one V, the a*a GEMMs one a task into one M, then the output transform split over output
+ * channels. That keeps the memory of a block the same as on one thread (V is not made once
+ * per thread, which on 2 threads pushed the working set of a 256-channel layer out of L3),
+ * does no transform twice, and reads V and U once (splitting the GEMMs over output channels
+ * instead read all of V once per chunk: 256->256 at 80x80 and 128->128 at 40x40 were about 10%
+ * slower on 2 threads). */
 #include "core/cpu/fast_avx2.h"
 
 #define WG_X86 VD_HAVE_AVX2_CODE
@@ -152,9 +154,9 @@ typedef struct wg_plan {
     int packed;            /* U packed for vd_mm's AVX-512 kernel (vd_mm_pack_a) */
     int64_t ustride;       /* floats between the matrices of U */
     int64_t cchunks;       /* shared: input channel ranges of the input transform */
-    int64_t kc, kchunks;   /* output channels per GEMM + output transform (all unless shared) */
+    int64_t kc, kchunks;   /* shared: output channels per output transform task */
     int64_t vstride, mstride;  /* floats between the matrices of V, of M */
-    size_t v_floats, m_floats; /* V per block, M per thread */
+    size_t v_floats, m_floats; /* V and M of a block */
 } wg_plan;
 
 static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_plan *p) {
@@ -178,25 +180,20 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     p->tb = VD_MIN(cost_l2 <= cost_big ? tb_l2 : tb_big, t8);
     p->blocks = ceil_div(p->t, p->tb);
     /* threads: a block each when there are several blocks per thread to balance, else
-     * shared blocks; their output channels in 2 chunks per thread (each chunk's GEMMs read
-     * all of V, so no finer), their input channels in 4 */
+     * shared blocks: their input channels in 4 chunks per thread, their a*a GEMMs one a task,
+     * their output channels in 4 chunks per thread (of at least 8) */
     int64_t nt = n_threads;
     p->shared = nt > 1 && p->n * p->blocks < 4 * nt;
     if (shared_override >= 0) p->shared = nt > 1 && shared_override;
     p->packed = wg_packed_u();
     p->ustride = wg_ustride(p->o, p->c, p->packed);
-    p->cchunks = 1;
-    p->kc = p->o;
-    if (p->shared) {
-        p->cchunks = VD_MIN(p->c, 4 * nt);
-        p->kc = ceil_div(p->o, VD_MIN(2 * nt, ceil_div(p->o, 8)));
-        if (p->packed) p->kc = ceil_div(p->kc, 16) * 16; /* chunks start at a tile of U */
-    }
+    p->cchunks = p->shared ? VD_MIN(p->c, 4 * nt) : 1;
+    p->kc = p->shared ? ceil_div(p->o, VD_MIN(4 * nt, ceil_div(p->o, 8))) : p->o;
     p->kchunks = ceil_div(p->o, p->kc);
     /* the matrices of V (and of M) one cache line more apart than they need: strides that
      * are multiples of 4 KB put all vectors of a tile in one L1 set */
     p->vstride = p->c * ceil_div(p->tb, 16) * 16 + 16; /* whole panels of 16 tiles */
-    p->mstride = p->kc * p->tb + 16;
+    p->mstride = p->o * p->tb + 16;
     p->v_floats = (size_t)(p->nxi * p->vstride);
     p->m_floats = (size_t)(p->nxi * p->mstride);
 }
@@ -261,18 +258,18 @@ typedef struct wg_out {
 static size_t wg_rows_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(wg_rows); }
 static size_t wg_out_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(wg_out); }
 
-/* Shared by the threads (shared blocks only): V and both tables. */
+/* Shared by the threads (shared blocks only): V, both tables and M. */
 static size_t wg_shared_bytes(const wg_plan *p) {
     if (!p->shared) return 0;
     return vd_cpu_slice_bytes(p->v_floats * 4) + vd_cpu_slice_bytes(wg_rows_bytes(p)) +
-           vd_cpu_slice_bytes(wg_out_bytes(p));
+           vd_cpu_slice_bytes(wg_out_bytes(p)) + vd_cpu_slice_bytes(p->m_floats * 4);
 }
 
-/* Per thread: M and the edge rows, and (a block each) V and the tables. */
+/* Per thread: the edge rows, and (a block each) M, V and the tables. */
 static size_t wg_thread_bytes(const wg_plan *p) {
-    size_t b = vd_cpu_slice_bytes(p->m_floats * 4) + vd_cpu_slice_bytes(wg_edge_bytes(p));
+    size_t b = vd_cpu_slice_bytes(wg_edge_bytes(p));
     if (!p->shared)
-        b += vd_cpu_slice_bytes(p->v_floats * 4) +
+        b += vd_cpu_slice_bytes(p->m_floats * 4) + vd_cpu_slice_bytes(p->v_floats * 4) +
              vd_cpu_slice_bytes(VD_MAX(wg_rows_bytes(p), wg_out_bytes(p)));
     return b;
 }
@@ -340,7 +337,7 @@ typedef struct wg_job {
     float *y;
     vd_act act;
     char *shared;        /* shared blocks: V, then the row and output tables */
-    char *threads;       /* the threads' slices: M, edge rows (a block each: V, tables) */
+    char *threads;       /* the threads' slices: edge rows (a block each: M, V, tables) */
     size_t thread_bytes;
     int64_t n, t0;       /* shared blocks: the block being worked on */
 } wg_job;
@@ -542,21 +539,27 @@ wg_input(const int a, const wg_plan *p, const float *xn, const wg_rows *rows, in
         }
 }
 
-/* Output channels [k0, k0 + kn) of image n for the groups of a block: the a*a GEMMs into m,
- * then the output transform. */
-static inline __attribute__((always_inline)) WG_AVX2 void
-wg_gemm_out(const int a, const wg_job *j, int64_t n, const wg_out *go, int64_t groups,
-            const float *v, int64_t k0, int64_t kn, float *m) {
+/* M[xi] (O x tiles) = U[xi] V[xi] for xi in [xi0, xi1), for the groups of a block */
+static void wg_gemms(const wg_job *j, int64_t groups, const float *v, int xi0, int xi1,
+                     float *m) {
     const wg_plan *p = j->p;
-    for (int xi = 0; xi < a * a; xi++) {
-        const float *u = j->u + xi * p->ustride + k0 * p->c; /* rows k0.. of U[xi] */
+    for (int xi = xi0; xi < xi1; xi++) {
+        const float *u = j->u + xi * p->ustride;
         if (p->packed)
-            vd_mm_prepacked(u, v + xi * p->vstride, p->c, m + xi * p->mstride, p->tb, kn,
+            vd_mm_prepacked(u, v + xi * p->vstride, p->c, m + xi * p->mstride, p->tb, p->o,
                             groups * 8, NULL);
         else
-            vd_mm(u, p->c, v + xi * p->vstride, p->c, m + xi * p->mstride, p->tb, kn,
+            vd_mm(u, p->c, v + xi * p->vstride, p->c, m + xi * p->mstride, p->tb, p->o,
                   groups * 8, NULL);
     }
+}
+
+/* The output transform of output channels [k0, k0 + kn) of image n for the groups of a block,
+ * m at row k0 of M */
+static inline __attribute__((always_inline)) WG_AVX2 void
+wg_outputs(const int a, const wg_job *j, int64_t n, const wg_out *go, int64_t groups,
+           int64_t k0, int64_t kn, const float *m) {
+    const wg_plan *p = j->p;
     int64_t oplane = p->oh * p->ow;
     for (int64_t k = 0; k < kn; k++) {
         int64_t ko = (n * p->o + k0 + k) * oplane;
@@ -573,24 +576,27 @@ wg_gemm_out(const int a, const wg_job *j, int64_t n, const wg_out *go, int64_t g
     }
 }
 
-/* A thread's slice: M, edge rows, then (a block each) V and the tables */
-static float *wg_slice_m(const wg_job *j, int thread) {
+/* A thread's slice: edge rows, then (a block each) M, V and the tables */
+static float *wg_slice_edge(const wg_job *j, int thread) {
     return (float *)(j->threads + j->thread_bytes * (size_t)thread);
 }
-static float *wg_slice_edge(const wg_job *j, int thread) {
-    return (float *)((char *)wg_slice_m(j, thread) + vd_cpu_slice_bytes(j->p->m_floats * 4));
+static float *wg_slice_m(const wg_job *j, int thread) {
+    return (float *)((char *)wg_slice_edge(j, thread) + vd_cpu_slice_bytes(wg_edge_bytes(j->p)));
 }
 static char *wg_slice_rest(const wg_job *j, int thread) {
-    return (char *)wg_slice_edge(j, thread) + vd_cpu_slice_bytes(wg_edge_bytes(j->p));
+    return (char *)wg_slice_m(j, thread) + vd_cpu_slice_bytes(j->p->m_floats * 4);
 }
 
-/* shared blocks: V, rows, out */
+/* shared blocks: V, rows, out, M */
 static float *wg_shared_v(const wg_job *j) { return (float *)j->shared; }
 static wg_rows *wg_shared_rows(const wg_job *j) {
     return (wg_rows *)(j->shared + vd_cpu_slice_bytes(j->p->v_floats * 4));
 }
 static wg_out *wg_shared_out(const wg_job *j) {
     return (wg_out *)((char *)wg_shared_rows(j) + vd_cpu_slice_bytes(wg_rows_bytes(j->p)));
+}
+static float *wg_shared_m(const wg_job *j) {
+    return (float *)((char *)wg_shared_out(j) + vd_cpu_slice_bytes(wg_out_bytes(j->p)));
 }
 
 /* A block each: task = n * blocks + block */
@@ -601,11 +607,13 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_block_a(const int a
     int64_t nt = VD_MIN(p->tb, p->t - t0), groups = ceil_div(nt, 8);
     float *v = (float *)wg_slice_rest(j, thread); // (a*a, tb/16, C, 16)
     void *tables = (char *)v + vd_cpu_slice_bytes(p->v_floats * 4);
+    float *m = wg_slice_m(j, thread);
     wg_tables(p, t0, nt, tables, NULL);
     wg_input(a, p, j->x + n * p->c * p->h * p->w, tables, groups, 0, p->c,
              wg_slice_edge(j, thread), v);
     wg_tables(p, t0, nt, NULL, tables); /* the input's row tables are done with */
-    wg_gemm_out(a, j, n, tables, groups, v, 0, p->o, wg_slice_m(j, thread));
+    wg_gemms(j, groups, v, 0, a * a, m);
+    wg_outputs(a, j, n, tables, groups, 0, p->o, m);
 }
 
 /* Shared block (j->n, j->t0), first pass: task = a range of input channels */
@@ -618,13 +626,21 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_input_a(const int a
              wg_slice_edge(j, thread), wg_shared_v(j));
 }
 
-/* Shared block, second pass: task = a chunk of output channels */
+/* Shared block, second pass: task = xi, the GEMM of U[xi] (every output channel) */
+static void wg_gemm_task(void *arg, int task, int thread) {
+    (void)thread;
+    const wg_job *j = arg;
+    int64_t nt = VD_MIN(j->p->tb, j->p->t - j->t0);
+    wg_gemms(j, ceil_div(nt, 8), wg_shared_v(j), task, task + 1, wg_shared_m(j));
+}
+
+/* Shared block, third pass: task = a chunk of output channels */
 static inline __attribute__((always_inline)) WG_AVX2 void wg_output_a(const int a, const wg_job *j,
-                                                                      int task, int thread) {
+                                                                      int task) {
     const wg_plan *p = j->p;
     int64_t nt = VD_MIN(p->tb, p->t - j->t0), k0 = task * p->kc;
-    wg_gemm_out(a, j, j->n, wg_shared_out(j), ceil_div(nt, 8), wg_shared_v(j), k0,
-                VD_MIN(p->kc, p->o - k0), wg_slice_m(j, thread));
+    wg_outputs(a, j, j->n, wg_shared_out(j), ceil_div(nt, 8), k0, VD_MIN(p->kc, p->o - k0),
+               wg_shared_m(j) + k0 * p->tb);
 }
 
 static WG_AVX2 void wg_block_task(void *arg, int task, int thread) {
@@ -640,9 +656,10 @@ static WG_AVX2 void wg_input_task(void *arg, int task, int thread) {
 }
 
 static WG_AVX2 void wg_output_task(void *arg, int task, int thread) {
+    (void)thread;
     const wg_job *j = arg;
-    if (j->p->a == 6) wg_output_a(6, j, task, thread);
-    else wg_output_a(4, j, task, thread);
+    if (j->p->a == 6) wg_output_a(6, j, task);
+    else wg_output_a(4, j, task);
 }
 
 void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u) {
@@ -661,6 +678,7 @@ void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u
         for (j.t0 = 0; j.t0 < p.t; j.t0 += p.tb) {
             wg_tables(&p, j.t0, VD_MIN(p.tb, p.t - j.t0), wg_shared_rows(&j), wg_shared_out(&j));
             vd_pool_run(ctx->pool, (int)p.cchunks, wg_input_task, &j);
+            vd_pool_run(ctx->pool, p.nxi, wg_gemm_task, &j);
             vd_pool_run(ctx->pool, (int)p.kchunks, wg_output_task, &j);
         }
 }
