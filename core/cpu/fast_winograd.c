@@ -336,7 +336,7 @@ typedef struct wg_job {
     const float *u; /* prepared: (a*a, O, C), or each U[xi] packed (plan.packed) */
     float *y;
     vd_act act;
-    char *shared;        /* shared blocks: V, then the row and output tables */
+    char *shared;        /* shared blocks: V, the row and output tables, then M */
     char *threads;       /* the threads' slices: edge rows (a block each: M, V, tables) */
     size_t thread_bytes;
     int64_t n, t0;       /* shared blocks: the block being worked on */
