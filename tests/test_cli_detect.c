@@ -687,11 +687,16 @@ static void test_bench_json(void **state) {
     assert_true(vd_cli_expect(&r, 0, "bench --scaling text"));
     assert_non_null(strstr(r.out, "scaling    2 -> 1 threads: "));
     vd_cli_result_free(&r);
-    const char *scal_bad[] = {"bench", "-m", g_model, "--scaling", "-1", NULL};
-    r = run_cpu(scal_bad);
-    assert_true(vd_cli_expect(&r, 2, "bench --scaling -1"));
-    assert_non_null(strstr(r.err, "--scaling"));
-    vd_cli_result_free(&r);
+    /* no thread count means "none" here: 0 (one per core for --threads) is refused, not
+     * silently ignored */
+    const char *scal_bad[][6] = {{"bench", "-m", g_model, "--scaling", "-1", NULL},
+                                 {"bench", "-m", g_model, "--scaling", "0", NULL}};
+    for (int i = 0; i < 2; i++) {
+        r = run_cpu(scal_bad[i]);
+        assert_true(vd_cli_expect(&r, 2, scal_bad[i][4]));
+        assert_non_null(strstr(r.err, "--scaling"));
+        vd_cli_result_free(&r);
+    }
 }
 
 static void test_info(void **state) {

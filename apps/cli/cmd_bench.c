@@ -19,7 +19,8 @@ typedef struct bench_opts {
     int no_op_profile;
     int profile;
     int nodes;
-    int scaling; /* threads of a second session whose runs alternate with the first's; 0 none */
+    int scaling; /* threads (>= 1) of a second session whose runs alternate with the first's;
+                  * 0: none */
 } bench_opts;
 
 static const cli_option bench_options[] = {
@@ -49,7 +50,7 @@ static const cli_option bench_options[] = {
      "also run a second session on N threads, its runs alternating with the first's (A B B A "
      "...) so that both see the same machine, and print the speedup from --threads to N: the "
      "median over the pairs of runs (JSON: \"scaling\"); the peak RSS then counts both "
-     "sessions", NULL, 0, 4096, "none"},
+     "sessions", NULL, 1, 4096, "none"},
 };
 
 static const cli_command bench_command = {
