@@ -33,7 +33,8 @@ typedef struct conv_plan {
     int64_t n, c, h, w, o, oh, ow, p;
     int64_t kh, kw, sh, sw, pt, pl, k; /* k = c * kh * kw, the GEMM depth */
     conv_path path;
-    int64_t nb, blocks;        /* pixels per block (a multiple of 16), blocks per image */
+    int64_t nb, blocks;        /* pixels per block (at most; a multiple of 16), blocks per
+                                * image: the image's panels of 16 pixels spread evenly */
     int64_t mb, msplit;        /* output channels per task, parts */
     int64_t tasks;
 } conv_plan;
@@ -78,6 +79,9 @@ static void conv_plan_init(const vd_tensor *dst, int n_threads, const void *prep
         cp->msplit = VD_MIN(ceil_div(want, cp->n * cp->blocks), ceil_div(cp->o, 24));
     cp->mb = round_up(ceil_div(cp->o, cp->msplit), 6);
     cp->msplit = ceil_div(cp->o, cp->mb);
+    int64_t panels = ceil_div(cp->p, 16);
+    cp->blocks = vd_cpu_even_blocks(panels, cp->blocks, cp->n * cp->msplit, n_threads);
+    cp->nb = ceil_div(panels, cp->blocks) * 16;
     cp->tasks = cp->n * cp->blocks * cp->msplit;
 }
 
@@ -206,8 +210,10 @@ static void conv_block_task(void *arg, int task, int thread) {
     const conv_plan *cp = j->cp;
     int64_t m0 = (task % cp->msplit) * cp->mb, mr = VD_MIN(cp->mb, cp->o - m0);
     task /= (int)cp->msplit;
-    int64_t n = task / cp->blocks, p0 = (task % cp->blocks) * cp->nb;
-    int64_t np = VD_MIN(cp->nb, cp->p - p0);
+    int64_t n = task / cp->blocks, p0, p1;
+    vd_cpu_range(ceil_div(cp->p, 16), (int)cp->blocks, (int)(task % cp->blocks), &p0, &p1);
+    p0 *= 16;
+    int64_t np = VD_MIN(p1 * 16, cp->p) - p0;
     const float *xn = j->x + n * cp->c * cp->h * cp->w;
     int64_t yoff = (n * cp->o + m0) * cp->p + p0;
     vd_mm_epilogue e = {j->bias ? j->bias + m0 : NULL, NULL, j->res ? j->res + yoff : NULL,
@@ -263,15 +269,17 @@ void *vd_cpu_packed_linear_prep_make(const vd_tensor *dst, int variant, size_t *
 typedef struct linear_job {
     const float *x, *w, *bp, *bias, *res;
     float *y;
-    int64_t m, k, o, mb, nb, n_tiles;
+    int64_t m, k, o, m_tiles, nb, n_tiles; /* row tiles: the rows' blocks of 6 spread evenly */
     vd_act act;
 } linear_job;
 
 static void linear_task(void *arg, int task, int thread) {
     (void)thread;
     const linear_job *j = arg;
-    int64_t m0 = (task / j->n_tiles) * j->mb, o0 = (task % j->n_tiles) * j->nb;
-    int64_t mr = VD_MIN(j->mb, j->m - m0), nr = VD_MIN(j->nb, j->o - o0);
+    int64_t m0, m1, o0 = (task % j->n_tiles) * j->nb;
+    vd_cpu_range(ceil_div(j->m, 6), (int)j->m_tiles, task / (int)j->n_tiles, &m0, &m1);
+    m0 *= 6;
+    int64_t mr = VD_MIN(m1 * 6, j->m) - m0, nr = VD_MIN(j->nb, j->o - o0);
     int64_t yoff = m0 * j->o + o0;
     vd_mm_epilogue e = {NULL, j->bias ? j->bias + o0 : NULL, j->res ? j->res + yoff : NULL,
                         j->o, j->act};
@@ -291,12 +299,12 @@ void vd_cpu_packed_linear(const vd_cpu_ctx *ctx, vd_tensor *dst) {
     int64_t want = want_tasks(ctx->n_threads);
     /* row blocks of a multiple of 6 rows, at most 240; column blocks (multiples of 16) only
      * when the rows alone give too few tasks */
-    j.mb = VD_MIN(240, round_up(ceil_div(j.m, want), 6));
-    j.mb = VD_MAX(6, j.mb);
-    int64_t m_tiles = ceil_div(j.m, j.mb);
+    int64_t mb = VD_MAX(6, VD_MIN(240, round_up(ceil_div(j.m, want), 6)));
+    int64_t m_tiles = ceil_div(j.m, mb);
     j.nb = j.o;
     if (m_tiles < want && j.o > 16)
         j.nb = VD_MAX(16, round_up(ceil_div(j.o, ceil_div(want, m_tiles)), 16));
     j.n_tiles = ceil_div(j.o, j.nb);
-    vd_pool_run(ctx->pool, (int)(m_tiles * j.n_tiles), linear_task, &j);
+    j.m_tiles = vd_cpu_even_blocks(ceil_div(j.m, 6), m_tiles, j.n_tiles, ctx->n_threads);
+    vd_pool_run(ctx->pool, (int)(j.m_tiles * j.n_tiles), linear_task, &j);
 }

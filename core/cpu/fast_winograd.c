@@ -149,7 +149,8 @@ typedef struct wg_plan {
     int64_t n, c, h, w, o, oh, ow;
     int64_t pt, pl;
     int64_t th, tw, t;     /* tiles per column, per row, per image */
-    int64_t tb, blocks;    /* tiles per block (a multiple of 8), blocks per image */
+    int64_t tb, blocks;    /* tiles per block (at most; a multiple of 8), blocks per image:
+                            * the image's groups of 8 tiles spread evenly (wg_block) */
     int shared;            /* the threads share each block (see the header) */
     int packed;            /* U packed for vd_mm's AVX-512 kernel (vd_mm_pack_a) */
     int64_t ustride;       /* floats between the matrices of U */
@@ -187,6 +188,8 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     if (shared_override >= 0) p->shared = nt > 1 && shared_override;
     p->packed = wg_packed_u();
     p->ustride = wg_ustride(p->o, p->c, p->packed);
+    if (!p->shared) p->blocks = vd_cpu_even_blocks(ceil_div(p->t, 8), p->blocks, p->n, n_threads);
+    p->tb = ceil_div(ceil_div(p->t, 8), p->blocks) * 8;
     p->cchunks = p->shared ? VD_MIN(p->c, 4 * nt) : 1;
     p->kc = p->shared ? ceil_div(p->o, VD_MIN(4 * nt, ceil_div(p->o, 8))) : p->o;
     p->kchunks = ceil_div(p->o, p->kc);
@@ -196,6 +199,14 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     p->mstride = p->o * p->tb + 16;
     p->v_floats = (size_t)(p->nxi * p->vstride);
     p->m_floats = (size_t)(p->nxi * p->mstride);
+}
+
+/* Block b of an image: tiles [*t0, *t0 + *nt), at most tb */
+static void wg_block(const wg_plan *p, int64_t b, int64_t *t0, int64_t *nt) {
+    int64_t g0, g1;
+    vd_cpu_range(ceil_div(p->t, 8), (int)p->blocks, (int)b, &g0, &g1);
+    *t0 = g0 * 8;
+    *nt = VD_MIN(g1 * 8, p->t) - *t0;
 }
 
 /* per group of 8 tiles: a zero-padded 8-float row per (tile row, lane) for tiles at the edges,
@@ -339,7 +350,7 @@ typedef struct wg_job {
     char *shared;        /* shared blocks: V, the row and output tables, then M */
     char *threads;       /* the threads' slices: edge rows (a block each: M, V, tables) */
     size_t thread_bytes;
-    int64_t n, t0;       /* shared blocks: the block being worked on */
+    int64_t n, t0, nt;   /* shared blocks: the block being worked on, tiles [t0, t0 + nt) */
 } wg_job;
 
 static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
@@ -603,8 +614,9 @@ static float *wg_shared_m(const wg_job *j) {
 static inline __attribute__((always_inline)) WG_AVX2 void wg_block_a(const int a, const wg_job *j,
                                                                      int task, int thread) {
     const wg_plan *p = j->p;
-    int64_t n = task / p->blocks, t0 = (task % p->blocks) * p->tb;
-    int64_t nt = VD_MIN(p->tb, p->t - t0), groups = ceil_div(nt, 8);
+    int64_t n = task / p->blocks, t0, nt;
+    wg_block(p, task % p->blocks, &t0, &nt);
+    int64_t groups = ceil_div(nt, 8);
     float *v = (float *)wg_slice_rest(j, thread); // (a*a, tb/16, C, 16)
     void *tables = (char *)v + vd_cpu_slice_bytes(p->v_floats * 4);
     float *m = wg_slice_m(j, thread);
@@ -620,7 +632,7 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_block_a(const int a
 static inline __attribute__((always_inline)) WG_AVX2 void wg_input_a(const int a, const wg_job *j,
                                                                      int task, int thread) {
     const wg_plan *p = j->p;
-    int64_t nt = VD_MIN(p->tb, p->t - j->t0), c0, c1;
+    int64_t nt = j->nt, c0, c1;
     vd_cpu_range(p->c, (int)p->cchunks, task, &c0, &c1);
     wg_input(a, p, j->x + j->n * p->c * p->h * p->w, wg_shared_rows(j), ceil_div(nt, 8), c0, c1,
              wg_slice_edge(j, thread), wg_shared_v(j));
@@ -630,7 +642,7 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_input_a(const int a
 static void wg_gemm_task(void *arg, int task, int thread) {
     (void)thread;
     const wg_job *j = arg;
-    int64_t nt = VD_MIN(j->p->tb, j->p->t - j->t0);
+    int64_t nt = j->nt;
     wg_gemms(j, ceil_div(nt, 8), wg_shared_v(j), task, task + 1, wg_shared_m(j));
 }
 
@@ -638,7 +650,7 @@ static void wg_gemm_task(void *arg, int task, int thread) {
 static inline __attribute__((always_inline)) WG_AVX2 void wg_output_a(const int a, const wg_job *j,
                                                                       int task) {
     const wg_plan *p = j->p;
-    int64_t nt = VD_MIN(p->tb, p->t - j->t0), k0 = task * p->kc;
+    int64_t nt = j->nt, k0 = task * p->kc;
     wg_outputs(a, j, j->n, wg_shared_out(j), ceil_div(nt, 8), k0, VD_MIN(p->kc, p->o - k0),
                wg_shared_m(j) + k0 * p->tb);
 }
@@ -669,14 +681,15 @@ void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u
     char *sc = ctx->scratch;
     wg_job j = {&p, dst->src[0]->data, dst->src[2] ? dst->src[2]->data : NULL,
                 dst->src[3] ? dst->src[3]->data : NULL, u, dst->data, dst->p.conv.act, sc,
-                sc + wg_shared_bytes(&p), wg_thread_bytes(&p), 0, 0};
+                sc + wg_shared_bytes(&p), wg_thread_bytes(&p), 0, 0, 0};
     if (!p.shared) {
         vd_pool_run(ctx->pool, (int)(p.n * p.blocks), wg_block_task, &j);
         return;
     }
     for (j.n = 0; j.n < p.n; j.n++)
-        for (j.t0 = 0; j.t0 < p.t; j.t0 += p.tb) {
-            wg_tables(&p, j.t0, VD_MIN(p.tb, p.t - j.t0), wg_shared_rows(&j), wg_shared_out(&j));
+        for (int64_t b = 0; b < p.blocks; b++) {
+            wg_block(&p, b, &j.t0, &j.nt);
+            wg_tables(&p, j.t0, j.nt, wg_shared_rows(&j), wg_shared_out(&j));
             vd_pool_run(ctx->pool, (int)p.cchunks, wg_input_task, &j);
             vd_pool_run(ctx->pool, p.nxi, wg_gemm_task, &j);
             vd_pool_run(ctx->pool, (int)p.kchunks, wg_output_task, &j);

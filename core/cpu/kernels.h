@@ -227,6 +227,16 @@ static inline void vd_cpu_range(int64_t n, int parts, int i, int64_t *b, int64_t
     *e = n * (i + 1) / parts;
 }
 
+/* How many blocks to cut `units` into: at least `blocks`, at most `units`, and such that
+ * `per_block` tasks each make a multiple of the threads, so that the threads, handed tasks of
+ * equal size (vd_cpu_range over the units), finish together: 13 equal tasks on 2 threads
+ * keep one waiting for the 13th, 1/14 of the job. */
+static inline int64_t vd_cpu_even_blocks(int64_t units, int64_t blocks, int64_t per_block,
+                                         int n_threads) {
+    while (n_threads > 1 && blocks < units && (blocks * per_block) % n_threads) blocks++;
+    return blocks;
+}
+
 /* Number of tasks for an elementwise job of n items costing about `cost` each: enough to
  * spread over the threads, none smaller than about 16k units of work. */
 static inline int vd_cpu_tasks(const vd_cpu_ctx *ctx, int64_t n, int64_t cost) {
@@ -236,7 +246,7 @@ static inline int vd_cpu_tasks(const vd_cpu_ctx *ctx, int64_t n, int64_t cost) {
     int64_t max = (int64_t)ctx->n_threads * 4;
     if (t > max) t = max;
     if (t > n) t = n;
-    return t < 1 ? 1 : (int)t;
+    return (int)vd_cpu_even_blocks(n, t < 1 ? 1 : t, 1, ctx->n_threads);
 }
 
 /* Bilinear sampling geometry of one MSDA point on an h x w map (align_corners false, zero
