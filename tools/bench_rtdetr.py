@@ -451,11 +451,53 @@ def ort_profile_summary(path):
             "stage_ms": stages}
 
 
+def worker_host(args, t_start):
+    """The host's own thread scaling, the reference for the peers': a fixed amount of work,
+    256x256 SGEMMs (numpy, OpenBLAS on one thread per call, which releases the GIL), on
+    --threads threads and then split over --scaling threads, the runs alternating A B B A ... as
+    the peers' are. Each thread has its own matrices and the threads meet once per run: what
+    this loses is lost to the host (another guest on a core, clock speed), not to a program."""
+    import threading
+    import numpy as np
+    n, calls = 256, 160  # 3 x 256 KB matrices per thread, 5.4 GFLOP per run (60-90 ms)
+    mats = [(np.random.rand(n, n).astype(np.float32), np.random.rand(n, n).astype(np.float32),
+             np.empty((n, n), np.float32)) for _ in range(max(args.threads, args.scaling))]
+
+    def share(k, count):
+        a, b, c = mats[k]
+        for _ in range(count):
+            np.matmul(a, b, out=c)
+
+    def run(threads):
+        ts = [threading.Thread(target=share, args=(k, calls // threads))
+              for k in range(1, threads)]
+        for t in ts:
+            t.start()
+        share(0, calls - (threads - 1) * (calls // threads))
+        for t in ts:
+            t.join()
+
+    times = ([], [])
+    for i in range(args.warmup + args.runs):
+        pair = [0.0, 0.0]
+        for k in ((1, 0) if i & 1 else (0, 1)):
+            t0 = time.perf_counter()
+            run(args.threads if k == 0 else args.scaling)
+            pair[k] = (time.perf_counter() - t0) * 1e3
+        if i >= args.warmup:
+            times[0].append(pair[0])
+            times[1].append(pair[1])
+    return {"peer": "host", "threads": args.threads, "times_ms": times[0],
+            "scaling_threads": args.scaling, "scaling_times_ms": times[1],
+            "gflop_per_run": 2.0 * n ** 3 * calls * 1e-9}
+
+
 def run_worker(args):
     t_start = time.perf_counter()
     if args.worker == "prepare":
         return worker_prepare(args)
-    res = (worker_torch if args.worker == "torch" else worker_ort)(args, t_start)
+    res = {"torch": worker_torch, "ort": worker_ort, "host": worker_host}[args.worker](args,
+                                                                                   t_start)
     res["vmhwm_kb"] = proc_status_kb("VmHWM")
     json.dump(res, sys.stdout)
 
@@ -556,7 +598,10 @@ class Bench:
             cmd.append("--profile")
         if scaling:
             cmd += ["--scaling", str(scaling)]
-        return run_json(cmd, child_env(max(threads, scaling)), f"{kind} worker")
+        env = child_env(max(threads, scaling))
+        if kind == "host":  # one OpenBLAS thread per call: the probe's threads are its own
+            env["OPENBLAS_NUM_THREADS"] = "1"
+        return run_json(cmd, env, f"{kind} worker")
 
     def prepare(self, name):
         a = self.a
@@ -646,12 +691,17 @@ def scaling_stats(t1, t2):
 def scaling_round(b, name, ckpt, onnx_path, k):
     """One round of interleaved thread scaling: vkdetr and ORT each run two sessions in one
     process (fewest and most threads), their runs alternating, so that every pair of runs sees
-    the same machine. Which peer goes first alternates between rounds."""
+    the same machine. Which peer goes first alternates between rounds. Between them the host
+    probe (worker_host) measures what the machine itself gives a second thread meanwhile."""
     a = b.a
     lo, hi = min(a.threads), max(a.threads)
     rnd = {"round": k}
-    for peer in (("vkdetr", "ort") if k % 2 == 0 else ("ort", "vkdetr")):
-        if peer == "vkdetr":
+    for peer in (("vkdetr", "host", "ort") if k % 2 == 0 else ("ort", "host", "vkdetr")):
+        if peer == "host":
+            r = b.py_worker("host", "-", lo, 1, a.scaling_runs, scaling=hi)
+            rnd["host"] = scaling_stats(r["times_ms"], r["scaling_times_ms"])
+            rnd["host"]["background_cpus"] = r.get("background_cpus")
+        elif peer == "vkdetr":
             r = b.vkdetr(ckpt, lo, a.warmup, a.scaling_runs, profile=False, scaling=hi)
             sc = r.get("scaling", {})
             rnd["vkdetr"] = {"p50_ms": r["p50_ms"], "min_ms": r["min_ms"],
@@ -935,14 +985,21 @@ def report(env, results, args):
           "fewest and on the most threads, their runs alternating A B B A ..., so that each pair "
           "of runs sees the same machine. Per pair the speedup is t(fewest) / t(most); a round "
           "gives the median over its pairs; the table gives the median of the round medians, "
-          "their range, and the ratio of the fastest runs (min over all rounds).\n")
+          "their range, and the ratio of the fastest runs (min over all rounds). **Host** is "
+          "the machine's own scaling, measured between the peers in each round the same way: "
+          "a fixed amount of 256x256 SGEMMs (one OpenBLAS thread per call) on the fewest threads "
+          "and then split over the most, each thread on its own matrices, meeting once per run; "
+          "what it loses is lost to the host (another guest on a core, clock speed), not to a "
+          "program. vkdetr / host is the median over the rounds of vkdetr's speedup divided by "
+          "the host's in the same round.\n")
         p("| model | threads | pairs | vkdetr speedup | vkdetr min / min | ORT speedup "
-          "| ORT min / min | vkdetr p50 ms (fewest / most) | ORT p50 ms (fewest / most) |")
-        p("|---|---|---|---|---|---|---|---|---|")
+          "| ORT min / min | host speedup | vkdetr / host | ORT / host "
+          "| vkdetr p50 ms (fewest / most) | ORT p50 ms (fewest / most) |")
+        p("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in inter:
             sc = r["scaling"]
-            cells, mins, p50s = [], [], []
-            for peer in ("vkdetr", "ort"):
+            cells, mins, p50s, rel = [], [], [], []
+            for peer in ("vkdetr", "ort", "host"):
                 rs = [rd[peer] for rd in sc["rounds"] if rd.get(peer)]
                 q = [x["speedup_p50"] for x in rs if x.get("speedup_p50")]
                 cells.append(f"{median(q):.2f}x ({min(q):.2f}-{max(q):.2f})" if q else "-")
@@ -952,9 +1009,14 @@ def report(env, results, args):
                 mins.append(f"{m1 / m2:.2f}x" if m1 and m2 else "-")
                 p50s.append(f"{f1(median([x['p50_ms'] for x in rs]))} / "
                             f"{f1(median([x['scaling_p50_ms'] for x in rs]))}" if rs else "-")
+                if peer != "host":
+                    q = [rd[peer]["speedup_p50"] / rd["host"]["speedup_p50"]
+                         for rd in sc["rounds"] if rd.get(peer, {}).get("speedup_p50")
+                         and rd.get("host", {}).get("speedup_p50")]
+                    rel.append(f"{median(q):.2f}" if q else "-")
             p(f"| {r['model']} | {sc['threads'][0]} -> {sc['threads'][1]} "
               f"| {len(sc['rounds'])} x {sc['runs']} | {cells[0]} | {mins[0]} | {cells[1]} "
-              f"| {mins[1]} | {p50s[0]} | {p50s[1]} |")
+              f"| {mins[1]} | {cells[2]} | {rel[0]} | {rel[1]} | {p50s[0]} | {p50s[1]} |")
         p("")
 
     if not args.no_cold:
@@ -1098,7 +1160,8 @@ def main(argv=None):
     ap.add_argument("--from-json", metavar="FILE",
                     help="print the report of an earlier run's --json FILE and exit")
     # internal: worker processes
-    ap.add_argument("--worker", choices=("prepare", "torch", "ort"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=("prepare", "torch", "ort", "host"),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--model-path", help=argparse.SUPPRESS)
     ap.add_argument("--pixels", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
