@@ -133,17 +133,25 @@ typedef struct group_geom {
 
 #define MAX_GROUPS (512 / GROUP)
 
+/* 4 floats: SSE on any x86-64 (GCC and clang vector extension) */
+typedef float f4 __attribute__((vector_size(16)));
+
 /* One row (c, ky, kx) of a group: 8 values, zeros outside the map. */
 static inline void pack_tap(const conv_plan *cp, const float *xc, const group_geom *pg,
                             int64_t ky, int64_t kx, float *d) {
     int64_t iy = pg->iy0[0] + ky, ixa = pg->ix0[0] + kx;
     if (pg->row && iy >= 0 && iy < cp->h && ixa >= 0 && ixa + (GROUP - 1) * cp->sw < cp->w) {
         const float *xr = xc + iy * cp->w + ixa;
-        if (cp->sw == 1)
-            for (int q = 0; q < GROUP; q++) d[q] = xr[q];
-        else if (cp->sw == 2)
-            for (int q = 0; q < GROUP; q++) d[q] = xr[2 * q];
-        else
+        if (cp->sw == 1) {
+            memcpy(d, xr, GROUP * sizeof(float));
+        } else if (cp->sw == 2) { /* xr[0, 2, .. 14]: four loads and two shuffles */
+            f4 v[4], e[2];
+            memcpy(v, xr, 3 * sizeof(f4));
+            memcpy(v + 3, xr + 11, sizeof(f4)); /* xr[11 .. 14]: nothing past xr[14] */
+            e[0] = __builtin_shufflevector(v[0], v[1], 0, 2, 4, 6);
+            e[1] = __builtin_shufflevector(v[2], v[3], 0, 2, 5, 7);
+            memcpy(d, e, sizeof e);
+        } else
             for (int q = 0; q < GROUP; q++) d[q] = xr[q * cp->sw];
         return;
     }
