@@ -315,6 +315,22 @@ def proc_status_kb(field):
     return -1
 
 
+def alternating_runs(run0, run1, warmup, runs):
+    """run0 and run1 alternating A B B A ...: both see the same machine, so their times pair
+    up run by run (as vkdetr bench --scaling). Returns their times after the warm-up, ms."""
+    times = ([], [])
+    for i in range(warmup + runs):
+        pair = [0.0, 0.0]
+        for k in ((1, 0) if i & 1 else (0, 1)):
+            t0 = time.perf_counter()
+            (run0, run1)[k]()
+            pair[k] = (time.perf_counter() - t0) * 1e3
+        if i >= warmup:
+            times[0].append(pair[0])
+            times[1].append(pair[1])
+    return times
+
+
 def timed_runs(run, warmup, runs):
     t0 = time.perf_counter()
     run()
@@ -378,20 +394,10 @@ def worker_ort(args, t_start):
     res = {"peer": "ort", "version": ort.__version__, "threads": args.threads,
            "import_ms": (t_import - t_start) * 1e3, "load_ms": load}
     if args.scaling:
-        # a second session on --scaling threads, runs alternating A B B A ... (as vkdetr bench
-        # --scaling): both see the same machine, so their ratio is paired run by run
+        # a second session on --scaling threads, its runs alternating with the first's
         sess2 = ort_session(ort, args.model, args.scaling)
-        run = (lambda: sess.run(None, feed), lambda: sess2.run(None, feed))
-        times = ([], [])
-        for i in range(args.warmup + args.runs):
-            pair = [0.0, 0.0]
-            for k in ((1, 0) if i & 1 else (0, 1)):
-                t0 = time.perf_counter()
-                run[k]()
-                pair[k] = (time.perf_counter() - t0) * 1e3
-            if i >= args.warmup:
-                times[0].append(pair[0])
-                times[1].append(pair[1])
+        times = alternating_runs(lambda: sess.run(None, feed), lambda: sess2.run(None, feed),
+                                 args.warmup, args.runs)
         res.update({"times_ms": times[0], "scaling_threads": args.scaling,
                     "scaling_times_ms": times[1]})
         return res
@@ -477,19 +483,10 @@ def worker_host(args, t_start):
         for t in ts:
             t.join()
 
-    times = ([], [])
-    for i in range(args.warmup + args.runs):
-        pair = [0.0, 0.0]
-        for k in ((1, 0) if i & 1 else (0, 1)):
-            t0 = time.perf_counter()
-            run(args.threads if k == 0 else args.scaling)
-            pair[k] = (time.perf_counter() - t0) * 1e3
-        if i >= args.warmup:
-            times[0].append(pair[0])
-            times[1].append(pair[1])
+    times = alternating_runs(lambda: run(args.threads), lambda: run(args.scaling), args.warmup,
+                             args.runs)
     return {"peer": "host", "threads": args.threads, "times_ms": times[0],
-            "scaling_threads": args.scaling, "scaling_times_ms": times[1],
-            "gflop_per_run": 2.0 * n ** 3 * calls * 1e-9}
+            "scaling_threads": args.scaling, "scaling_times_ms": times[1]}
 
 
 def run_worker(args):
@@ -697,11 +694,7 @@ def scaling_round(b, name, ckpt, onnx_path, k):
     lo, hi = min(a.threads), max(a.threads)
     rnd = {"round": k}
     for peer in (("vkdetr", "host", "ort") if k % 2 == 0 else ("ort", "host", "vkdetr")):
-        if peer == "host":
-            r = b.py_worker("host", "-", lo, 1, a.scaling_runs, scaling=hi)
-            rnd["host"] = scaling_stats(r["times_ms"], r["scaling_times_ms"])
-            rnd["host"]["background_cpus"] = r.get("background_cpus")
-        elif peer == "vkdetr":
+        if peer == "vkdetr":
             r = b.vkdetr(ckpt, lo, a.warmup, a.scaling_runs, profile=False, scaling=hi)
             sc = r.get("scaling", {})
             rnd["vkdetr"] = {"p50_ms": r["p50_ms"], "min_ms": r["min_ms"],
@@ -711,10 +704,11 @@ def scaling_round(b, name, ckpt, onnx_path, k):
                              "speedup_max": sc.get("speedup_max"),
                              "stage_ms": r.get("stage_ms"), "scaling_stage_ms": sc.get("stage_ms"),
                              "background_cpus": r.get("background_cpus")}
-        else:
-            r = b.py_worker("ort", onnx_path, lo, a.warmup, a.scaling_runs, scaling=hi)
-            rnd["ort"] = scaling_stats(r["times_ms"], r["scaling_times_ms"])
-            rnd["ort"]["background_cpus"] = r.get("background_cpus")
+        else:  # ORT, or the host probe (one warm-up: it has nothing to load)
+            r = (b.py_worker("ort", onnx_path, lo, a.warmup, a.scaling_runs, scaling=hi)
+                 if peer == "ort" else b.py_worker("host", "-", lo, 1, a.scaling_runs, scaling=hi))
+            rnd[peer] = scaling_stats(r["times_ms"], r["scaling_times_ms"])
+            rnd[peer]["background_cpus"] = r.get("background_cpus")
         v = rnd[peer]
         b.log(f"[{name}] scaling {lo} -> {hi} threads, round {k + 1}/{a.rounds}: {peer:8s} "
               f"{v['speedup_p50']:.2f}x (pairs {v['speedup_min']:.2f}-{v['speedup_max']:.2f}; "

@@ -219,9 +219,8 @@ static void conv_block_task(void *arg, int task, int thread) {
     int64_t m0 = (task % cp->msplit) * cp->mb, mr = VD_MIN(cp->mb, cp->o - m0);
     task /= (int)cp->msplit;
     int64_t n = task / cp->blocks, p0, p1;
-    vd_cpu_range(ceil_div(cp->p, 16), (int)cp->blocks, (int)(task % cp->blocks), &p0, &p1);
-    p0 *= 16;
-    int64_t np = VD_MIN(p1 * 16, cp->p) - p0;
+    vd_cpu_unit_range(cp->p, 16, (int)cp->blocks, (int)(task % cp->blocks), &p0, &p1);
+    int64_t np = p1 - p0;
     const float *xn = j->x + n * cp->c * cp->h * cp->w;
     int64_t yoff = (n * cp->o + m0) * cp->p + p0;
     vd_mm_epilogue e = {j->bias ? j->bias + m0 : NULL, NULL, j->res ? j->res + yoff : NULL,
@@ -285,9 +284,8 @@ static void linear_task(void *arg, int task, int thread) {
     (void)thread;
     const linear_job *j = arg;
     int64_t m0, m1, o0 = (task % j->n_tiles) * j->nb;
-    vd_cpu_range(ceil_div(j->m, 6), (int)j->m_tiles, task / (int)j->n_tiles, &m0, &m1);
-    m0 *= 6;
-    int64_t mr = VD_MIN(m1 * 6, j->m) - m0, nr = VD_MIN(j->nb, j->o - o0);
+    vd_cpu_unit_range(j->m, 6, (int)j->m_tiles, task / (int)j->n_tiles, &m0, &m1);
+    int64_t mr = m1 - m0, nr = VD_MIN(j->nb, j->o - o0);
     int64_t yoff = m0 * j->o + o0;
     vd_mm_epilogue e = {NULL, j->bias ? j->bias + o0 : NULL, j->res ? j->res + yoff : NULL,
                         j->o, j->act};

@@ -178,8 +178,7 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     int64_t tb_big = VD_MIN(t8, WG_MAX_TB);
     int64_t cost_l2 = ceil_div(p->t, tb_l2) * u_bytes;
     int64_t cost_big = ceil_div(p->t, tb_big) * u_bytes + 2 * p->t * per_tile;
-    p->tb = VD_MIN(cost_l2 <= cost_big ? tb_l2 : tb_big, t8);
-    p->blocks = ceil_div(p->t, p->tb);
+    p->blocks = ceil_div(p->t, VD_MIN(cost_l2 <= cost_big ? tb_l2 : tb_big, t8));
     /* threads: a block each when there are several blocks per thread to balance, else
      * shared blocks: their input channels in 4 chunks per thread, their a*a GEMMs one a task,
      * their output channels in 4 chunks per thread (of at least 8) */
@@ -188,8 +187,8 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
     if (shared_override >= 0) p->shared = nt > 1 && shared_override;
     p->packed = wg_packed_u();
     p->ustride = wg_ustride(p->o, p->c, p->packed);
-    if (!p->shared) p->blocks = vd_cpu_even_blocks(ceil_div(p->t, 8), p->blocks, p->n, n_threads);
-    p->tb = ceil_div(ceil_div(p->t, 8), p->blocks) * 8;
+    if (!p->shared) p->blocks = vd_cpu_even_blocks(t8 / 8, p->blocks, p->n, n_threads);
+    p->tb = ceil_div(t8 / 8, p->blocks) * 8; /* the largest block (wg_block) */
     p->cchunks = p->shared ? VD_MIN(p->c, 4 * nt) : 1;
     p->kc = p->shared ? ceil_div(p->o, VD_MIN(4 * nt, ceil_div(p->o, 8))) : p->o;
     p->kchunks = ceil_div(p->o, p->kc);
@@ -203,10 +202,9 @@ static void wg_plan_init(const vd_tensor *dst, int n_threads, int variant, wg_pl
 
 /* Block b of an image: tiles [*t0, *t0 + *nt), at most tb */
 static void wg_block(const wg_plan *p, int64_t b, int64_t *t0, int64_t *nt) {
-    int64_t g0, g1;
-    vd_cpu_range(ceil_div(p->t, 8), (int)p->blocks, (int)b, &g0, &g1);
-    *t0 = g0 * 8;
-    *nt = VD_MIN(g1 * 8, p->t) - *t0;
+    int64_t t1;
+    vd_cpu_unit_range(p->t, 8, (int)p->blocks, (int)b, t0, &t1);
+    *nt = t1 - *t0;
 }
 
 /* per group of 8 tiles: a zero-padded 8-float row per (tile row, lane) for tiles at the edges,
@@ -632,9 +630,9 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_block_a(const int a
 static inline __attribute__((always_inline)) WG_AVX2 void wg_input_a(const int a, const wg_job *j,
                                                                      int task, int thread) {
     const wg_plan *p = j->p;
-    int64_t nt = j->nt, c0, c1;
+    int64_t c0, c1;
     vd_cpu_range(p->c, (int)p->cchunks, task, &c0, &c1);
-    wg_input(a, p, j->x + j->n * p->c * p->h * p->w, wg_shared_rows(j), ceil_div(nt, 8), c0, c1,
+    wg_input(a, p, j->x + j->n * p->c * p->h * p->w, wg_shared_rows(j), ceil_div(j->nt, 8), c0, c1,
              wg_slice_edge(j, thread), wg_shared_v(j));
 }
 
@@ -642,16 +640,15 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_input_a(const int a
 static void wg_gemm_task(void *arg, int task, int thread) {
     (void)thread;
     const wg_job *j = arg;
-    int64_t nt = j->nt;
-    wg_gemms(j, ceil_div(nt, 8), wg_shared_v(j), task, task + 1, wg_shared_m(j));
+    wg_gemms(j, ceil_div(j->nt, 8), wg_shared_v(j), task, task + 1, wg_shared_m(j));
 }
 
 /* Shared block, third pass: task = a chunk of output channels */
 static inline __attribute__((always_inline)) WG_AVX2 void wg_output_a(const int a, const wg_job *j,
                                                                       int task) {
     const wg_plan *p = j->p;
-    int64_t nt = j->nt, k0 = task * p->kc;
-    wg_outputs(a, j, j->n, wg_shared_out(j), ceil_div(nt, 8), k0, VD_MIN(p->kc, p->o - k0),
+    int64_t k0 = task * p->kc;
+    wg_outputs(a, j, j->n, wg_shared_out(j), ceil_div(j->nt, 8), k0, VD_MIN(p->kc, p->o - k0),
                wg_shared_m(j) + k0 * p->tb);
 }
 

@@ -227,6 +227,15 @@ static inline void vd_cpu_range(int64_t n, int parts, int i, int64_t *b, int64_t
     *e = n * (i + 1) / parts;
 }
 
+/* Part i of `parts` of n items cut in units of `unit` (the last one may be short), the units
+ * spread evenly: items [*b, *e). */
+static inline void vd_cpu_unit_range(int64_t n, int64_t unit, int parts, int i, int64_t *b,
+                                     int64_t *e) {
+    vd_cpu_range((n + unit - 1) / unit, parts, i, b, e);
+    *b *= unit;
+    *e = VD_MIN(*e * unit, n);
+}
+
 /* How many blocks to cut `units` into: at least `blocks`, at most `units`, and such that
  * `per_block` tasks each make a multiple of the threads, so that the threads, handed tasks of
  * equal size (vd_cpu_range over the units), finish together: 13 equal tasks on 2 threads
