@@ -170,7 +170,8 @@ static void test_result_fields(void **state) {
     vkdetr_model_info info;
     assert_int_equal(vkdetr_model_get_info(model, &info), VKDETR_OK);
     assert_string_equal(info.backend, "cpu");
-    assert_string_equal(info.device, vd_cpu_has_avx512() ? "CPU (AVX-512F GEMM, AVX2 + FMA kernels)"
+    assert_string_equal(info.device, vd_cpu_has_avx512()
+                                         ? "CPU (AVX-512F GEMM and Winograd, AVX2 + FMA kernels)"
                                      : vd_cpu_has_avx2() ? "CPU (AVX2 + FMA kernels)"
                                                          : "CPU (plain C kernels)"); /* which run */
     assert_int_equal(info.has_masks, 0);

@@ -21,15 +21,18 @@
 
 #include "core/backend.h"
 #include "core/cpu/fast_mm.h"
+#include "core/cpu/fast_winograd.h"
 #include "core/cpu/kernels.h"
 #include "support/opcase.h"
 
-#ifdef VD_TEST_MM512_EMULATED /* fast_mm_avx512.c on SIMDe (tests/CMakeLists.txt) */
+#ifdef VD_TEST_AVX512_EMULATED /* fast_*_avx512.c on SIMDe (tests/CMakeLists.txt) */
 vd_mm512_kernel vd_mm512_kern_emulated;
+vd_wg512_input_fn vd_wg512_input_emulated;
+vd_wg512_output_fn vd_wg512_output_emulated;
 #endif
 
 static vd_pool *pools[2]; /* 1 and 2 threads */
-static int top_isa;       /* 2 when vd_mm's AVX-512 kernel can run here (native or emulated) */
+static int top_isa;       /* 2 when the AVX-512 kernels can run here (native or emulated) */
 
 static int setup(void **state) {
     (void)state;
@@ -38,9 +41,10 @@ static int setup(void **state) {
     const char *how = "native";
     if (!vd_cpu_has_avx512()) {
         how = "not run (no AVX-512, and no SIMDe or no AVX2 + FMA)";
-#ifdef VD_TEST_MM512_EMULATED
+#ifdef VD_TEST_AVX512_EMULATED
         if (vd_cpu_has_avx2()) {
             vd_cpu_mm512_emulate(vd_mm512_kern_emulated);
+            vd_cpu_wg512_emulate(vd_wg512_input_emulated, vd_wg512_output_emulated);
             how = "emulated with SIMDe on AVX2 + FMA";
         }
 #endif
@@ -48,7 +52,7 @@ static int setup(void **state) {
     vd_cpu_force_isa(2);
     top_isa = vd_cpu_has_avx512() ? 2 : vd_cpu_has_avx2();
     vd_cpu_force_isa(-1);
-    fprintf(stderr, "vd_mm's AVX-512 kernel: %s\n", how);
+    fprintf(stderr, "AVX-512 kernels (vd_mm, Winograd transforms): %s\n", how);
     return pools[0] && pools[1] ? 0 : -1;
 }
 
@@ -56,6 +60,7 @@ static int teardown(void **state) {
     (void)state;
     vd_cpu_force_isa(-1);
     vd_cpu_mm512_emulate(NULL);
+    vd_cpu_wg512_emulate(NULL, NULL);
     vd_pool_free(pools[0]);
     vd_pool_free(pools[1]);
     return 0;
@@ -152,7 +157,7 @@ static void test_mm(void **state) {
 static void test_mm512_identical(void **state) {
     (void)state;
     if (top_isa < 2) {
-#ifdef VD_TEST_MM512_EMULATED /* built to run it: forcing level 2 must then reach it */
+#ifdef VD_TEST_AVX512_EMULATED /* built to run it: forcing level 2 must then reach it */
         assert_false(vd_cpu_has_avx2());
 #endif
         fprintf(stderr, "test_mm512_identical: no AVX-512 kernel here, skipped\n");
@@ -308,6 +313,51 @@ static void test_conv_random(void **state) {
         if (cc.w + 2 * cc.pad < cc.k) cc.w = cc.k;
         check_conv(&r, &cc);
     }
+}
+
+/* Winograd with the AVX-512 transforms (16 tiles a vector, pairs of groups of 8) gives the
+ * same bits as with the AVX2 ones: F4 and F2, odd and even group counts per block (a half
+ * pair at the end), maps whose edges cut tiles, padding 0 to 2, every epilogue, a block per
+ * thread and blocks shared by the threads. */
+static void test_winograd512_identical(void **state) {
+    (void)state;
+    if (top_isa < 2) {
+        fprintf(stderr, "test_winograd512_identical: no AVX-512 kernels here, skipped\n");
+        return;
+    }
+    vd_rng r;
+    vd_rng_seed(&r, 909);
+    const vd_act acts[] = {VD_ACT_NONE, VD_ACT_RELU, VD_ACT_SILU, VD_ACT_GELU};
+    int variants[5] = {0};
+    for (int it = 0; it < 40; it++) {
+        conv_case cc = {rnd(&r, 1, 2), rnd(&r, 1, 40), rnd(&r, 1, 40), rnd(&r, 8, 70),
+                        rnd(&r, 8, 70), 3, 1, rnd(&r, 0, 2), 1, acts[rnd(&r, 0, 3)],
+                        rnd(&r, 0, 1), 0};
+        cc.res = cc.act == VD_ACT_NONE || cc.act == VD_ACT_RELU ? rnd(&r, 0, 1) : 0;
+        vd_graph *g = vd_graph_create();
+        vd_tensor *y = conv_node(g, &r, &cc, 0);
+        int wino = vd_cpu_winograd_variant(y);
+        variants[wino]++;
+        float *out[2][2] = {{NULL}};
+        for (int shared = 0; shared < 2; shared++) {
+            vd_cpu_force_winograd_shared(shared);
+            for (int v = 0; v < 2; v++) {
+                vd_cpu_force_isa(v + 1);
+                out[shared][v] = vd_opcase_run(vd_cpu_fast_ops, pools[it % 2 || shared], y);
+                assert_non_null(out[shared][v]);
+            }
+            if (memcmp(out[shared][0], out[shared][1], vd_nbytes(y)) != 0)
+                fail_msg("Winograd F%d: AVX-512 and AVX2 transforms differ: n%d c%d o%d %dx%d "
+                         "p%d act %s bias %d res %d shared %d", wino, cc.n, cc.c, cc.o, cc.h,
+                         cc.w, cc.pad, vd_act_name(cc.act), cc.bias, cc.res, shared);
+        }
+        vd_cpu_force_isa(-1);
+        vd_cpu_force_winograd_shared(-1);
+        free(out[0][0]), free(out[0][1]), free(out[1][0]), free(out[1][1]);
+        vd_graph_free(g);
+    }
+    /* the cases reach both variants (sizes 8..70: F2 from 16x16, F4 from 32x32) */
+    assert_true(variants[4] >= 5 && variants[2] >= 5);
 }
 
 /* ---- linear ----------------------------------------------------------------------------------- */
@@ -644,6 +694,7 @@ int main(void) {
         cmocka_unit_test(test_mm512_identical),
         cmocka_unit_test(test_conv_paths),
         cmocka_unit_test(test_conv_random),
+        cmocka_unit_test(test_winograd512_identical),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_msda_absorbed),

@@ -273,7 +273,7 @@ vd_backend *vd_cpu_backend_create(int reference_only) {
     pthread_mutex_init(&be->prep_lock, NULL);
     /* which kernels run: users comparing machines need to know */
     const char *isa = reference_only        ? "reference kernels"
-                      : vd_cpu_has_avx512() ? "AVX-512F GEMM, AVX2 + FMA kernels"
+                      : vd_cpu_has_avx512() ? "AVX-512F GEMM and Winograd, AVX2 + FMA kernels"
                       : vd_cpu_has_avx2()   ? "AVX2 + FMA kernels"
                                             : "plain C kernels";
     snprintf(be->base.device_name, sizeof be->base.device_name, "CPU (%s)", isa);

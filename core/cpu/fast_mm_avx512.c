@@ -10,53 +10,22 @@
  * AVX2 kernel (6x16, two 8-float halves), and the epilogue adds in the same order and applies
  * the activation with the same AVX2 code on each half, so results are identical to AVX2's.
  *
- * Built twice: into the library for AVX-512F (called only when vd_cpu_has_avx512()), and by
- * the tests with VD_MM512_EMULATE, where SIMDe's AVX-512 on AVX2 + FMA runs the same code on
- * machines without AVX-512 (tests/CMakeLists.txt). */
-#include "core/cpu/fast_avx2.h"
+ * Built twice, as fast_avx512.h says; the tests run it under another name (VD_MM512_KERNEL). */
+#include "core/cpu/fast_avx512.h"
 #include "core/cpu/fast_mm.h"
 
 #if VD_HAVE_AVX2_CODE
 
-#ifdef VD_MM512_EMULATE
-#include <simde/x86/avx512.h>
-#if !defined(SIMDE_X86_AVX2_NATIVE) || !defined(SIMDE_X86_FMA_NATIVE)
-#error "the emulated AVX-512 kernel needs -mavx2 -mfma (its halves must be AVX2's own FMAs)"
-#endif
-typedef simde__m512 v16;
-typedef simde__m512d v16d;
-#define V(f) simde_mm512_##f
-#define MM512_TARGET VD_AVX2
-#else
-typedef __m512 v16;
-typedef __m512d v16d;
-#define V(f) _mm512_##f
-#define MM512_TARGET __attribute__((target("avx512f,avx2,fma")))
-#endif
-
-#define MM512_INLINE static inline __attribute__((always_inline)) MM512_TARGET
-#ifdef VD_MM512_EMULATE
+#define MM512_TARGET VD_AVX512
+#define MM512_INLINE VD_AVX512_INLINE
+#ifdef VD_AVX512_EMULATE
 #define MM512_KERN static __attribute__((noinline)) MM512_TARGET /* one copy: see below */
 #else
 #define MM512_KERN MM512_INLINE
 #endif
 
-/* 8 floats, the upper 8 lanes zero */
-MM512_INLINE v16 load8z(const float *p) {
-    return V(castpd_ps)(
-        V(insertf64x4)(V(setzero_pd)(), _mm256_castps_pd(_mm256_loadu_ps(p)), 0));
-}
-
-MM512_INLINE v16 loadn(const int two, const float *p) { return two ? V(loadu_ps)(p) : load8z(p); }
-
-/* the activation, on each 8-float half with vd_avx2_act (for the results of the AVX2 kernel) */
-MM512_INLINE v16 act16(vd_act act, v16 y) {
-    if (act == VD_ACT_RELU) return V(max_ps)(V(setzero_ps)(), y); /* NaN stays NaN */
-    v16d yd = V(castps_pd)(y);
-    __m256 lo = vd_avx2_act(act, V(castps512_ps256)(y));
-    __m256 hi = vd_avx2_act(act, _mm256_castpd_ps(V(extractf64x4_pd)(yd, 1)));
-    v16d r = V(insertf64x4)(V(castps_pd)(V(castps256_ps512)(lo)), _mm256_castps_pd(hi), 1);
-    return V(castpd_ps)(r);
+MM512_INLINE v16 loadn(const int two, const float *p) {
+    return two ? V(loadu_ps)(p) : vd_avx512_load8z(p);
 }
 
 /* ROWS(X) expands X for each of the 16 rows; rows past `rows` are dead code after inlining
@@ -88,7 +57,7 @@ MM512_KERN void kern(const int rows, const int two, const float *ap, const float
             if (e->bias_row) x##i = V(add_ps)(x##i, V(set1_ps)(e->bias_row[i]));                \
             if (e->bias_col) x##i = V(add_ps)(x##i, bc);                                        \
             if (e->res) x##i = V(add_ps)(x##i, loadn(two, e->res + (i) * e->ldr));              \
-            if (e->act != VD_ACT_NONE) x##i = act16(e->act, x##i);                              \
+            if (e->act != VD_ACT_NONE) x##i = vd_avx512_act(e->act, x##i);                     \
         }
         ROWS(EPI)
 #undef EPI
@@ -116,7 +85,7 @@ MM512_KERN void kern(const int rows, const int two, const float *ap, const float
 MM512_TARGET void VD_MM512_KERNEL(int rows, int two, const float *ap, const float *b,
                                   int64_t kc, float *c, int64_t ldc, int load_c,
                                   const vd_mm_tile_epi *e) {
-#ifdef VD_MM512_EMULATE
+#ifdef VD_AVX512_EMULATE
     if (rows >= 1 && rows <= VD_MM512_MR) kern(rows, two, ap, b, kc, c, ldc, load_c, e);
 #else
     switch (rows) {

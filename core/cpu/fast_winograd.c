@@ -1,4 +1,4 @@
-/* Winograd F(4x4, 3x3) and F(2x2, 3x3) for 3x3 stride-1 convolutions (AVX2 + FMA only).
+/* Winograd F(4x4, 3x3) and F(2x2, 3x3) for 3x3 stride-1 convolutions (AVX2 + FMA, or AVX-512F).
  *
  * Each m x m block of output pixels (a tile) comes from an a x a block of input d, a = m + 2:
  *     Y = A^T [ U (.) V ] A,   U = G g G^T (the weights),   V = B^T d B,
@@ -21,7 +21,9 @@
  * vd_mm, 16 tiles per panel, each transform filling half of one), the a*a GEMMs run into M,
  * and M is transformed back into the output, with bias, residual and activation. Both
  * transforms work on 8 tiles at once, one tile per vector lane: rows of the input are loaded
- * 8 wide per tile and transposed (8x8), and output rows transposed back.
+ * 8 wide per tile and transposed (8x8), and output rows transposed back. With AVX-512F they
+ * work on 16 tiles (two groups of 8) at once instead (fast_winograd_avx512.c), with results
+ * identical to the 8-lane ones.
  *
  * Threads: with enough blocks each task is one block, V and M in the thread's own scratch.
  * With few blocks (small maps, or wide channels whose blocks are large) the threads share
@@ -32,7 +34,7 @@
  * does no transform twice, and reads V and U once (splitting the GEMMs over output channels
  * instead read all of V once per chunk: 256->256 at 80x80 and 128->128 at 40x40 were about 10%
  * slower on 2 threads). */
-#include "core/cpu/fast_avx2.h"
+#include "core/cpu/fast_winograd.h"
 
 #define WG_X86 VD_HAVE_AVX2_CODE
 #if WG_X86
@@ -48,8 +50,15 @@
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 static int shared_override = -1; /* tests: vd_cpu_force_winograd_shared */
+static vd_wg512_input_fn *wg512_in_emulated;   /* tests: vd_cpu_wg512_emulate */
+static vd_wg512_output_fn *wg512_out_emulated;
 
 void vd_cpu_force_winograd_shared(int shared) { shared_override = shared < 0 ? -1 : !!shared; }
+
+void vd_cpu_wg512_emulate(vd_wg512_input_fn *input, vd_wg512_output_fn *output) {
+    wg512_in_emulated = input;
+    wg512_out_emulated = output;
+}
 
 static int wg_shape_fits(const vd_tensor *dst) {
     const vd_tensor *w = dst->src[1];
@@ -208,22 +217,24 @@ static void wg_block(const wg_plan *p, int64_t b, int64_t *t0, int64_t *nt) {
 }
 
 /* per group of 8 tiles: a zero-padded 8-float row per (tile row, lane) for tiles at the edges,
- * and the row table (wg_rows, then wg_out) */
-static size_t wg_edge_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * 6 * 8 * 8 * 4; }
+ * and the row table (vd_wg_rows, then vd_wg_out) */
+static size_t wg_edge_bytes(const wg_plan *p) {
+    return (size_t)(p->tb / 8) * VD_WG_EDGE_FLOATS * 4;
+}
 
 /* Prefetching. The transforms go channel by channel through every group of a block, and each
  * group touches a few cache lines of a + m rows of its channel: as many streams as rows times
  * channels, far too many for the hardware prefetcher, so each load missed on its own (the 32-
  * and 64-channel convolutions on 320x320 and 160x160 maps spent more time waiting than
  * computing). Each group's table lists its lines (offsets in a channel plane, at most
- * WG_PF_MAX), and the transforms ask for those of the next channel while doing this one. */
-#define WG_PF_MAX 48
+ * VD_WG_PF_MAX), and the transforms ask for those of the next channel while doing this one. */
+#define VD_WG_PF_MAX 48
 
 /* Adds the lines of plane offsets [lo, hi) to pf (the first and then every 16 floats, and
  * the last, whatever the plane's alignment). */
 static void wg_lines(int64_t lo, int64_t hi, int64_t *pf, int *npf) {
-    for (int64_t q = lo; q < hi && *npf < WG_PF_MAX; q += 16) pf[(*npf)++] = q;
-    if (hi > lo && (hi - 1 - lo) % 16 && *npf < WG_PF_MAX) pf[(*npf)++] = hi - 1;
+    for (int64_t q = lo; q < hi && *npf < VD_WG_PF_MAX; q += 16) pf[(*npf)++] = q;
+    if (hi > lo && (hi - 1 - lo) % 16 && *npf < VD_WG_PF_MAX) pf[(*npf)++] = hi - 1;
 }
 
 /* The lines of spans [s[i], s[i] + len[i]) of 8 lanes (len 0: none), spans that touch or
@@ -242,30 +253,8 @@ static void wg_span_lines(const int64_t *s, const int *len, int64_t *pf, int *np
     if (hi >= lo) wg_lines(lo, hi, pf, npf);
 }
 
-/* Where lane i's input row r comes from, for one group of 8 tiles (the same in every
- * channel): src >= 0 an offset into the channel plane (8 floats readable, the first a the
- * tile's), -1 zeros, -2 the edge buffer (columns [lo, hi) of the a inside the map). */
-typedef struct wg_rows {
-    int64_t src[6][8];
-    int64_t off[6][8]; /* edge rows: offset of the tile's first column (may be outside) */
-    int lo[6][8], hi[6][8];
-    int n_edge;
-    int direct; /* every row of every lane direct (src >= 0) */
-    int npf;
-    int64_t pf[WG_PF_MAX]; /* offsets of the cache lines the group reads (wg_lines) */
-} wg_rows;
-
-/* Output pixels of one group of 8 tiles: lane i writes rows [0, nr) and columns [0, ncol)
- * of its m x m block at offset base of each output plane. */
-typedef struct wg_out {
-    int64_t base[8];
-    int nr[8], ncol[8];
-    int nv, npf;
-    int64_t pf[WG_PF_MAX]; /* offsets of the cache lines the group writes (wg_lines) */
-} wg_out;
-
-static size_t wg_rows_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(wg_rows); }
-static size_t wg_out_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(wg_out); }
+static size_t wg_rows_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(vd_wg_rows); }
+static size_t wg_out_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(vd_wg_out); }
 
 /* Shared by the threads (shared blocks only): V, both tables and M. */
 static size_t wg_shared_bytes(const wg_plan *p) {
@@ -296,45 +285,16 @@ size_t vd_cpu_winograd_scratch(const vd_tensor *dst, int n_threads) {
 
 /* ---- 8-lane helpers ------------------------------------------------------------------------- */
 
-/* B^T d over a values (a column or a row of the tile) */
+#define WG256(f) _mm256_##f
+
 static inline __attribute__((always_inline)) WG_AVX2 void bt(const int a, const __m256 *d,
                                                              __m256 *r) {
-    if (a == 4) {
-        r[0] = _mm256_sub_ps(d[0], d[2]);
-        r[1] = _mm256_add_ps(d[1], d[2]);
-        r[2] = _mm256_sub_ps(d[2], d[1]);
-        r[3] = _mm256_sub_ps(d[1], d[3]);
-        return;
-    }
-    const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f);
-    __m256 p = _mm256_fnmadd_ps(four, d[2], d[4]); /* d4 - 4 d2 */
-    __m256 q = _mm256_fnmadd_ps(four, d[1], d[3]); /* d3 - 4 d1 */
-    __m256 c = _mm256_sub_ps(d[4], d[2]);
-    __m256 e = _mm256_sub_ps(d[3], d[1]);
-    e = _mm256_add_ps(e, e);                       /* 2 (d3 - d1) */
-    r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
-    r[1] = _mm256_add_ps(p, q);
-    r[2] = _mm256_sub_ps(p, q);
-    r[3] = _mm256_add_ps(c, e);
-    r[4] = _mm256_sub_ps(c, e);
-    r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+    VD_WG_BT(WG256, a, d, r);
 }
 
-/* A^T m over a values -> a - 2 */
 static inline __attribute__((always_inline)) WG_AVX2 void at(const int a, const __m256 *m,
                                                              __m256 *o) {
-    if (a == 4) {
-        __m256 s = _mm256_add_ps(m[1], m[2]);
-        o[0] = _mm256_add_ps(m[0], s);
-        o[1] = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
-        return;
-    }
-    __m256 s1 = _mm256_add_ps(m[1], m[2]), d1 = _mm256_sub_ps(m[1], m[2]);
-    __m256 s2 = _mm256_add_ps(m[3], m[4]), d2 = _mm256_sub_ps(m[3], m[4]);
-    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s1), s2);
-    o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), d2, d1);
-    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), s2, s1);
-    o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), d2, d1), m[5]);
+    VD_WG_AT(WG256, a, m, o);
 }
 
 /* ---- one task --------------------------------------------------------------------------------- */
@@ -348,10 +308,12 @@ typedef struct wg_job {
     char *shared;        /* shared blocks: V, the row and output tables, then M */
     char *threads;       /* the threads' slices: edge rows (a block each: M, V, tables) */
     size_t thread_bytes;
+    vd_wg512_input_fn *in512;   /* the transforms on 16 tiles a vector (NULL: on 8, AVX2) */
+    vd_wg512_output_fn *out512;
     int64_t n, t0, nt;   /* shared blocks: the block being worked on, tiles [t0, t0 + nt) */
 } wg_job;
 
-static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
+static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, vd_wg_rows *g) {
     g->n_edge = 0;
     for (int i = 0; i < 8; i++) {
         int64_t ty = (t0 + i) / p->tw, tx = (t0 + i) % p->tw;
@@ -392,7 +354,7 @@ static void wg_group_rows(const wg_plan *p, int64_t t0, int nv, wg_rows *g) {
  * row of the tile: 8 loads, a transpose (one tile per lane), B^T along the row into tmp;
  * then B^T down each column of tmp into V. */
 static inline __attribute__((always_inline)) WG_AVX2 void
-wg_input_channel(const int a, const float *xc, const wg_rows *g, float *edge, float *v,
+wg_input_channel(const int a, const float *xc, const vd_wg_rows *g, float *edge, float *v,
                  int64_t vstride) {
     __m256 tmp[6][6]; /* [tile row r][column j'] = (d B)[r][j'], lanes = tiles */
     for (int r = 0; r < a; r++) {
@@ -425,7 +387,7 @@ wg_input_channel(const int a, const float *xc, const wg_rows *g, float *edge, fl
     }
 }
 
-static void wg_group_out(const wg_plan *p, int64_t t0, int nv, wg_out *o) {
+static void wg_group_out(const wg_plan *p, int64_t t0, int nv, vd_wg_out *o) {
     o->nv = nv;
     for (int i = 0; i < nv; i++) {
         int64_t ty = (t0 + i) / p->tw, tx = (t0 + i) % p->tw;
@@ -464,7 +426,7 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_row_epilogue(const 
 /* One output channel of one group: M (a*a vectors of 8 tiles at m + xi * mstride) back to
  * pixels, + bias, + residual, activation. */
 static inline __attribute__((always_inline)) WG_AVX2 void
-wg_output_channel(const int a, const float *mm, int64_t mstride, float bias, const wg_out *go,
+wg_output_channel(const int a, const float *mm, int64_t mstride, float bias, const vd_wg_out *go,
                   int64_t ow, float *yk, const float *rk, vd_act act) {
     const int m = a - 2;
     __m256 t[6][4]; /* t[j][py] = (A^T M)[py][j] */
@@ -473,7 +435,6 @@ wg_output_channel(const int a, const float *mm, int64_t mstride, float bias, con
         for (int r = 0; r < a; r++) mc[r] = _mm256_loadu_ps(mm + (r * a + j) * mstride);
         at(a, mc, t[j]);
     }
-    const __m128 zero = _mm_setzero_ps();
     for (int py = 0; py < m; py++) {
         __m256 row[6], o[4];
         for (int j = 0; j < a; j++) row[j] = t[j][py];
@@ -483,45 +444,17 @@ wg_output_channel(const int a, const float *mm, int64_t mstride, float bias, con
             float f[2][8];
             _mm256_storeu_ps(f[0], o[0]);
             _mm256_storeu_ps(f[1], o[1]);
-            for (int i = 0; i < go->nv; i++) {
-                if (py >= go->nr[i]) continue;
-                int64_t at0 = go->base[i] + py * ow;
-                for (int px = 0; px < go->ncol[i]; px++) {
-                    float vv = f[px][i] + (rk ? rk[at0 + px] : 0.0f);
-                    if (act == VD_ACT_RELU) vv = vv < 0.0f ? 0.0f : vv;
-                    yk[at0 + px] = vv;
-                }
-            }
+            vd_wg_store2(f[0], f[1], go, py, ow, yk, rk, act);
             continue;
         }
-        /* 4 vectors (pixel px, lanes = tiles) -> one 4-pixel row per tile */
-        __m256 t0 = _mm256_unpacklo_ps(o[0], o[1]), t1 = _mm256_unpackhi_ps(o[0], o[1]);
-        __m256 t2 = _mm256_unpacklo_ps(o[2], o[3]), t3 = _mm256_unpackhi_ps(o[2], o[3]);
-        __m256 s[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
-                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
-        for (int i = 0; i < go->nv; i++) {
-            if (py >= go->nr[i]) continue;
-            __m128 q = i < 4 ? _mm256_castps256_ps128(s[i]) : _mm256_extractf128_ps(s[i - 4], 1);
-            int64_t at0 = go->base[i] + py * ow;
-            if (go->ncol[i] == 4) {
-                if (rk) q = _mm_add_ps(q, _mm_loadu_ps(rk + at0));
-                if (act == VD_ACT_RELU) q = _mm_max_ps(zero, q);
-                _mm_storeu_ps(yk + at0, q);
-            } else {
-                float f[4];
-                _mm_storeu_ps(f, q);
-                for (int px = 0; px < go->ncol[i]; px++) {
-                    float vv = f[px] + (rk ? rk[at0 + px] : 0.0f);
-                    if (act == VD_ACT_RELU) vv = vv < 0.0f ? 0.0f : vv;
-                    yk[at0 + px] = vv;
-                }
-            }
-        }
+        __m256 s[4];
+        VD_WG_TRANSPOSE4(WG256, o, s);
+        vd_wg_store4(s, go, py, ow, yk, rk, act);
     }
 }
 
 /* The tables of the groups of tiles [t0, t0 + nt) */
-static void wg_tables(const wg_plan *p, int64_t t0, int64_t nt, wg_rows *rows, wg_out *go) {
+static void wg_tables(const wg_plan *p, int64_t t0, int64_t nt, vd_wg_rows *rows, vd_wg_out *go) {
     for (int64_t g = 0; g * 8 < nt; g++) {
         int nv = (int)VD_MIN(8, nt - g * 8);
         if (rows) wg_group_rows(p, t0 + g * 8, nv, &rows[g]);
@@ -530,20 +463,23 @@ static void wg_tables(const wg_plan *p, int64_t t0, int64_t nt, wg_rows *rows, w
 }
 
 /* V of input channels [c0, c1) of image n for the groups of a block. Channel by channel,
- * every group, so that the reads stay within one plane. */
+ * every group, so that the reads stay within one plane; 16 tiles a vector where j->in512. */
 static inline __attribute__((always_inline)) WG_AVX2 void
-wg_input(const int a, const wg_plan *p, const float *xn, const wg_rows *rows, int64_t groups,
+wg_input(const int a, const wg_job *j, const float *xn, const vd_wg_rows *rows, int64_t groups,
          int64_t c0, int64_t c1, float *edge, float *v) {
+    const wg_plan *p = j->p;
     int64_t plane = p->h * p->w;
     int any_edge = 0;
     for (int64_t g = 0; g < groups; g++) any_edge |= rows[g].n_edge;
-    if (any_edge) memset(edge, 0, (size_t)groups * 6 * 8 * 8 * sizeof(float));
+    if (any_edge) memset(edge, 0, (size_t)groups * VD_WG_EDGE_FLOATS * sizeof(float));
+    if (j->in512) {
+        j->in512(a, xn, plane, rows, groups, c0, c1, p->c, edge, v, p->vstride);
+        return;
+    }
     for (int64_t c = c0; c < c1; c++)
         for (int64_t g = 0; g < groups; g++) {
-            if (c + 1 < c1) /* the next channel's lines of this group */
-                for (int q = 0; q < rows[g].npf; q++)
-                    __builtin_prefetch(xn + (c + 1) * plane + rows[g].pf[q], 0, 3);
-            wg_input_channel(a, xn + c * plane, &rows[g], edge + g * 6 * 8 * 8,
+            if (c + 1 < c1) vd_wg_prefetch_rows(xn + (c + 1) * plane, &rows[g]);
+            wg_input_channel(a, xn + c * plane, &rows[g], edge + g * VD_WG_EDGE_FLOATS,
                              v + (g / 2) * p->c * 16 + c * 16 + (g % 2) * 8, p->vstride);
         }
 }
@@ -564,25 +500,28 @@ static void wg_gemms(const wg_job *j, int64_t groups, const float *v, int xi0, i
 }
 
 /* The output transform of output channels [k0, k0 + kn) of image n for the groups of a block,
- * m at row k0 of M */
+ * m at row k0 of M; 16 tiles a vector where j->out512. */
 static inline __attribute__((always_inline)) WG_AVX2 void
-wg_outputs(const int a, const wg_job *j, int64_t n, const wg_out *go, int64_t groups,
+wg_outputs(const int a, const wg_job *j, int64_t n, const vd_wg_out *go, int64_t groups,
            int64_t k0, int64_t kn, const float *m) {
     const wg_plan *p = j->p;
     int64_t oplane = p->oh * p->ow;
-    for (int64_t k = 0; k < kn; k++) {
-        int64_t ko = (n * p->o + k0 + k) * oplane;
+    float *y = j->y + (n * p->o + k0) * oplane;
+    const float *res = j->res ? j->res + (n * p->o + k0) * oplane : NULL;
+    const float *bias = j->bias ? j->bias + k0 : NULL;
+    if (j->out512) {
+        j->out512(a, m, p->tb, p->mstride, go, groups, kn, bias, y, res, oplane, p->ow, j->act);
+        return;
+    }
+    for (int64_t k = 0; k < kn; k++)
         for (int64_t g = 0; g < groups; g++) {
             if (k + 1 < kn) /* the next channel's output (and residual) */
-                for (int q = 0; q < go[g].npf; q++) {
-                    __builtin_prefetch(j->y + ko + oplane + go[g].pf[q], 1, 3);
-                    if (j->res) __builtin_prefetch(j->res + ko + oplane + go[g].pf[q], 0, 3);
-                }
-            wg_output_channel(a, m + k * p->tb + g * 8, p->mstride,
-                              j->bias ? j->bias[k0 + k] : 0.0f, &go[g], p->ow, j->y + ko,
-                              j->res ? j->res + ko : NULL, j->act);
+                vd_wg_prefetch_out(y + (k + 1) * oplane, res ? res + (k + 1) * oplane : NULL,
+                                   &go[g]);
+            wg_output_channel(a, m + k * p->tb + g * 8, p->mstride, bias ? bias[k] : 0.0f,
+                              &go[g], p->ow, y + k * oplane, res ? res + k * oplane : NULL,
+                              j->act);
         }
-    }
 }
 
 /* A thread's slice: edge rows, then (a block each) M, V and the tables */
@@ -598,11 +537,11 @@ static char *wg_slice_rest(const wg_job *j, int thread) {
 
 /* shared blocks: V, rows, out, M */
 static float *wg_shared_v(const wg_job *j) { return (float *)j->shared; }
-static wg_rows *wg_shared_rows(const wg_job *j) {
-    return (wg_rows *)(j->shared + vd_cpu_slice_bytes(j->p->v_floats * 4));
+static vd_wg_rows *wg_shared_rows(const wg_job *j) {
+    return (vd_wg_rows *)(j->shared + vd_cpu_slice_bytes(j->p->v_floats * 4));
 }
-static wg_out *wg_shared_out(const wg_job *j) {
-    return (wg_out *)((char *)wg_shared_rows(j) + vd_cpu_slice_bytes(wg_rows_bytes(j->p)));
+static vd_wg_out *wg_shared_out(const wg_job *j) {
+    return (vd_wg_out *)((char *)wg_shared_rows(j) + vd_cpu_slice_bytes(wg_rows_bytes(j->p)));
 }
 static float *wg_shared_m(const wg_job *j) {
     return (float *)((char *)wg_shared_out(j) + vd_cpu_slice_bytes(wg_out_bytes(j->p)));
@@ -619,7 +558,7 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_block_a(const int a
     void *tables = (char *)v + vd_cpu_slice_bytes(p->v_floats * 4);
     float *m = wg_slice_m(j, thread);
     wg_tables(p, t0, nt, tables, NULL);
-    wg_input(a, p, j->x + n * p->c * p->h * p->w, tables, groups, 0, p->c,
+    wg_input(a, j, j->x + n * p->c * p->h * p->w, tables, groups, 0, p->c,
              wg_slice_edge(j, thread), v);
     wg_tables(p, t0, nt, NULL, tables); /* the input's row tables are done with */
     wg_gemms(j, groups, v, 0, a * a, m);
@@ -632,7 +571,7 @@ static inline __attribute__((always_inline)) WG_AVX2 void wg_input_a(const int a
     const wg_plan *p = j->p;
     int64_t c0, c1;
     vd_cpu_range(p->c, (int)p->cchunks, task, &c0, &c1);
-    wg_input(a, p, j->x + j->n * p->c * p->h * p->w, wg_shared_rows(j), ceil_div(j->nt, 8), c0, c1,
+    wg_input(a, j, j->x + j->n * p->c * p->h * p->w, wg_shared_rows(j), ceil_div(j->nt, 8), c0, c1,
              wg_slice_edge(j, thread), wg_shared_v(j));
 }
 
@@ -678,7 +617,11 @@ void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u
     char *sc = ctx->scratch;
     wg_job j = {&p, dst->src[0]->data, dst->src[2] ? dst->src[2]->data : NULL,
                 dst->src[3] ? dst->src[3]->data : NULL, u, dst->data, dst->p.conv.act, sc,
-                sc + wg_shared_bytes(&p), wg_thread_bytes(&p), 0, 0, 0};
+                sc + wg_shared_bytes(&p), wg_thread_bytes(&p), NULL, NULL, 0, 0, 0};
+    if (vd_cpu_has_avx512() && (wg512_in_emulated || __builtin_cpu_supports("avx512f"))) {
+        j.in512 = wg512_in_emulated ? wg512_in_emulated : VD_WG512_INPUT;
+        j.out512 = wg512_out_emulated ? wg512_out_emulated : VD_WG512_OUTPUT;
+    }
     if (!p.shared) {
         vd_pool_run(ctx->pool, (int)(p.n * p.blocks), wg_block_task, &j);
         return;
@@ -713,8 +656,8 @@ int vd_cpu_winograd_lines_ok(const vd_tensor *dst) {
     if (!variant) return 0;
     wg_plan p; /* its geometry: groups start at multiples of 8 tiles on any thread count */
     wg_plan_init(dst, 1, variant, &p);
-    wg_rows rows;
-    wg_out go;
+    vd_wg_rows rows;
+    vd_wg_out go;
     for (int64_t t0 = 0; t0 < p.t; t0 += 8) {
         int nv = (int)VD_MIN(8, p.t - t0);
         wg_group_rows(&p, t0, nv, &rows);
