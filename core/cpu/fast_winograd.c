@@ -1,4 +1,4 @@
-/* Winograd F(4x4, 3x3) and F(2x2, 3x3) for 3x3 stride-1 convolutions (AVX2 + FMA, or AVX-512F).
+/* Winograd F(4x4, 3x3) and F(2x2, 3x3) for 3x3 stride-1 convolutions (AVX2 + FMA; AVX-512F).
  *
  * Each m x m block of output pixels (a tile) comes from an a x a block of input d, a = m + 2:
  *     Y = A^T [ U (.) V ] A,   U = G g G^T (the weights),   V = B^T d B,
@@ -228,7 +228,6 @@ static size_t wg_edge_bytes(const wg_plan *p) {
  * and 64-channel convolutions on 320x320 and 160x160 maps spent more time waiting than
  * computing). Each group's table lists its lines (offsets in a channel plane, at most
  * VD_WG_PF_MAX), and the transforms ask for those of the next channel while doing this one. */
-#define VD_WG_PF_MAX 48
 
 /* Adds the lines of plane offsets [lo, hi) to pf (the first and then every 16 floats, and
  * the last, whatever the plane's alignment). */
@@ -253,7 +252,9 @@ static void wg_span_lines(const int64_t *s, const int *len, int64_t *pf, int *np
     if (hi >= lo) wg_lines(lo, hi, pf, npf);
 }
 
-static size_t wg_rows_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(vd_wg_rows); }
+static size_t wg_rows_bytes(const wg_plan *p) {
+    return (size_t)(p->tb / 8) * sizeof(vd_wg_rows);
+}
 static size_t wg_out_bytes(const wg_plan *p) { return (size_t)(p->tb / 8) * sizeof(vd_wg_out); }
 
 /* Shared by the threads (shared blocks only): V, both tables and M. */
