@@ -40,7 +40,7 @@
 #endif
 
 static int isa_override = -1;              /* tests: vd_cpu_force_isa */
-static vd_mm512_kernel *mm512_emulated = NULL; /* tests: vd_cpu_mm512_emulate */
+static const vd_avx512_kernels *avx512_emulated; /* tests: vd_cpu_avx512_emulate */
 
 /* what this CPU runs: 2 AVX-512F (and AVX2 + FMA), 1 AVX2 + FMA, 0 neither */
 static int cpu_isa(void) {
@@ -63,11 +63,19 @@ int vd_cpu_has_avx512(void) { return isa() >= 2; }
 void vd_cpu_force_isa(int level) {
     if (level < 0) isa_override = -1;
     else if (!MM_X86) isa_override = 0;
-    else if (level >= 2) isa_override = mm512_emulated || cpu_isa() >= 2 ? 2 : 1;
+    else if (level >= 2) isa_override = avx512_emulated || cpu_isa() >= 2 ? 2 : 1;
     else isa_override = level;
 }
 
-void vd_cpu_mm512_emulate(vd_mm512_kernel *kernel) { mm512_emulated = kernel; }
+void vd_cpu_avx512_emulate(const vd_avx512_kernels *k) { avx512_emulated = k; }
+
+const vd_avx512_kernels *vd_cpu_avx512_kernels(void) {
+#if MM_X86
+    static const vd_avx512_kernels native = {VD_MM512_KERNEL, VD_WG512_INPUT, VD_WG512_OUTPUT};
+    if (vd_cpu_has_avx512()) return avx512_emulated ? avx512_emulated : &native;
+#endif
+    return NULL;
+}
 
 /* ---- the AVX-512 kernel's packed A: a buffer per thread, made on first use ------------------ */
 
@@ -355,7 +363,7 @@ static void mm_run(const float *a, int64_t lda, const float *pa, const float *b,
     float *ap = NULL; /* AVX-512: the packed A block (unless pa: A packed by the caller) */
 #if MM_X86
     if (level >= 2 && (pa || (ap = ap_buffer()) != NULL)) {
-        mk.k512 = mm512_emulated ? mm512_emulated : vd_mm512_kern;
+        mk.k512 = vd_cpu_avx512_kernels()->mm;
         mk.mr = VD_MM512_MR;
     }
 #endif

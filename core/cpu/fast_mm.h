@@ -1,8 +1,10 @@
 /* What fast_mm.c (the GEMM's driver) shares with fast_mm_avx512.c (its AVX-512 micro-kernel):
- * the epilogue of one tile and the micro-kernel's signature. */
+ * the epilogue of one tile and the micro-kernel's signature; and the table of the AVX-512
+ * kernels that fast_mm.c picks for everyone (vd_cpu_avx512_kernels). */
 #ifndef VD_CPU_FAST_MM_H
 #define VD_CPU_FAST_MM_H
 
+#include "core/cpu/fast_winograd.h"
 #include "core/cpu/kernels.h"
 
 /* The epilogue of one tile, relative to the tile's first row and column. */
@@ -40,14 +42,26 @@ typedef void vd_mm512_kernel(int rows, int two, const float *ap, const float *b,
 
 /* The kernel compiled for AVX-512F (x86-64 with GCC or clang only; call it only when
  * vd_cpu_has_avx512()). Tests build the same source with SIMDe under another name
- * (VD_MM512_KERNEL) and run it through vd_cpu_mm512_emulate. */
+ * (VD_MM512_KERNEL). */
 #ifndef VD_MM512_KERNEL
 #define VD_MM512_KERNEL vd_mm512_kern
 #endif
 vd_mm512_kernel VD_MM512_KERNEL;
 
-/* Tests: the AVX-512 kernel vd_mm runs when vd_cpu_has_avx512() (NULL: the native one).
+/* The AVX-512 kernels, all from one build: compiled for AVX-512F, or the tests' copies on
+ * SIMDe. */
+typedef struct vd_avx512_kernels {
+    vd_mm512_kernel *mm;
+    vd_wg512_input_fn *wg_input;
+    vd_wg512_output_fn *wg_output;
+} vd_avx512_kernels;
+
+/* The AVX-512 kernels to run, or NULL where vd_cpu_has_avx512() is 0. */
+const vd_avx512_kernels *vd_cpu_avx512_kernels(void);
+
+/* Tests: run k (its copies built on SIMDe) instead of the native kernels, which also lets
+ * vd_cpu_force_isa(2) reach them on a CPU without AVX-512 (NULL: the native ones again).
  * Process-wide; not for use while kernels run. */
-void vd_cpu_mm512_emulate(vd_mm512_kernel *kernel);
+void vd_cpu_avx512_emulate(const vd_avx512_kernels *k);
 
 #endif

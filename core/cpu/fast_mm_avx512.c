@@ -16,15 +16,13 @@
 
 #if VD_HAVE_AVX2_CODE
 
-#define MM512_TARGET VD_AVX512
-#define MM512_INLINE VD_AVX512_INLINE
 #ifdef VD_AVX512_EMULATE
-#define MM512_KERN static __attribute__((noinline)) MM512_TARGET /* one copy: see below */
+#define MM512_KERN static __attribute__((noinline)) VD_AVX512 /* one copy: see below */
 #else
-#define MM512_KERN MM512_INLINE
+#define MM512_KERN VD_AVX512_INLINE
 #endif
 
-MM512_INLINE v16 loadn(const int two, const float *p) {
+VD_AVX512_INLINE v16 loadn(const int two, const float *p) {
     return two ? V(loadu_ps)(p) : vd_avx512_load8z(p);
 }
 
@@ -82,7 +80,7 @@ MM512_KERN void kern(const int rows, const int two, const float *ap, const float
 /* Natively, one copy of kern per row count and width, each with its constants folded in.
  * Emulated, a single copy with rows and two as variables: the same code, and compiling 32
  * copies of SIMDe took minutes (more under ASan) for no test that the one copy misses. */
-MM512_TARGET void VD_MM512_KERNEL(int rows, int two, const float *ap, const float *b,
+VD_AVX512 void VD_MM512_KERNEL(int rows, int two, const float *ap, const float *b,
                                   int64_t kc, float *c, int64_t ldc, int load_c,
                                   const vd_mm_tile_epi *e) {
 #ifdef VD_AVX512_EMULATE

@@ -34,7 +34,7 @@
  * does no transform twice, and reads V and U once (splitting the GEMMs over output channels
  * instead read all of V once per chunk: 256->256 at 80x80 and 128->128 at 40x40 were about 10%
  * slower on 2 threads). */
-#include "core/cpu/fast_winograd.h"
+#include "core/cpu/fast_mm.h"
 
 #define WG_X86 VD_HAVE_AVX2_CODE
 #if WG_X86
@@ -50,15 +50,8 @@
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 static int shared_override = -1; /* tests: vd_cpu_force_winograd_shared */
-static vd_wg512_input_fn *wg512_in_emulated;   /* tests: vd_cpu_wg512_emulate */
-static vd_wg512_output_fn *wg512_out_emulated;
 
 void vd_cpu_force_winograd_shared(int shared) { shared_override = shared < 0 ? -1 : !!shared; }
-
-void vd_cpu_wg512_emulate(vd_wg512_input_fn *input, vd_wg512_output_fn *output) {
-    wg512_in_emulated = input;
-    wg512_out_emulated = output;
-}
 
 static int wg_shape_fits(const vd_tensor *dst) {
     const vd_tensor *w = dst->src[1];
@@ -309,8 +302,7 @@ typedef struct wg_job {
     char *shared;        /* shared blocks: V, the row and output tables, then M */
     char *threads;       /* the threads' slices: edge rows (a block each: M, V, tables) */
     size_t thread_bytes;
-    vd_wg512_input_fn *in512;   /* the transforms on 16 tiles a vector (NULL: on 8, AVX2) */
-    vd_wg512_output_fn *out512;
+    const vd_avx512_kernels *k512; /* its transforms on 16 tiles a vector (NULL: 8, AVX2) */
     int64_t n, t0, nt;   /* shared blocks: the block being worked on, tiles [t0, t0 + nt) */
 } wg_job;
 
@@ -408,22 +400,6 @@ static void wg_group_out(const wg_plan *p, int64_t t0, int nv, vd_wg_out *o) {
     }
 }
 
-/* Bias and (without residual) the activation on the m vectors of one output row. */
-static inline __attribute__((always_inline)) WG_AVX2 void wg_row_epilogue(const int m, __m256 *o,
-                                                                         float bias, vd_act act) {
-    const __m256 vb = _mm256_set1_ps(bias);
-    for (int px = 0; px < m; px++) o[px] = _mm256_add_ps(o[px], vb);
-    if (act == VD_ACT_RELU || act == VD_ACT_NONE) return; /* ReLU after the residual */
-    if (vd_avx2_act_ok(act)) { /* no residual here (wg_shape_fits) */
-        for (int px = 0; px < m; px++) o[px] = vd_avx2_act(act, o[px]);
-        return;
-    }
-    float buf[32];
-    for (int px = 0; px < m; px++) _mm256_storeu_ps(buf + px * 8, o[px]);
-    vd_cpu_act_row(act, buf, m * 8);
-    for (int px = 0; px < m; px++) o[px] = _mm256_loadu_ps(buf + px * 8);
-}
-
 /* One output channel of one group: M (a*a vectors of 8 tiles at m + xi * mstride) back to
  * pixels, + bias, + residual, activation. */
 static inline __attribute__((always_inline)) WG_AVX2 void
@@ -440,7 +416,7 @@ wg_output_channel(const int a, const float *mm, int64_t mstride, float bias, con
         __m256 row[6], o[4];
         for (int j = 0; j < a; j++) row[j] = t[j][py];
         at(a, row, o);
-        wg_row_epilogue(m, o, bias, act);
+        VD_WG_ROW_EPILOGUE(WG256, vd_avx2_act, 8, m, o, bias, act);
         if (m == 2) { /* 2 pixels per tile: through a buffer */
             float f[2][8];
             _mm256_storeu_ps(f[0], o[0]);
@@ -464,7 +440,7 @@ static void wg_tables(const wg_plan *p, int64_t t0, int64_t nt, vd_wg_rows *rows
 }
 
 /* V of input channels [c0, c1) of image n for the groups of a block. Channel by channel,
- * every group, so that the reads stay within one plane; 16 tiles a vector where j->in512. */
+ * every group, so that the reads stay within one plane; 16 tiles a vector where j->k512. */
 static inline __attribute__((always_inline)) WG_AVX2 void
 wg_input(const int a, const wg_job *j, const float *xn, const vd_wg_rows *rows, int64_t groups,
          int64_t c0, int64_t c1, float *edge, float *v) {
@@ -473,8 +449,8 @@ wg_input(const int a, const wg_job *j, const float *xn, const vd_wg_rows *rows, 
     int any_edge = 0;
     for (int64_t g = 0; g < groups; g++) any_edge |= rows[g].n_edge;
     if (any_edge) memset(edge, 0, (size_t)groups * VD_WG_EDGE_FLOATS * sizeof(float));
-    if (j->in512) {
-        j->in512(a, xn, plane, rows, groups, c0, c1, p->c, edge, v, p->vstride);
+    if (j->k512) {
+        j->k512->wg_input(a, xn, plane, rows, groups, c0, c1, p->c, edge, v, p->vstride);
         return;
     }
     for (int64_t c = c0; c < c1; c++)
@@ -501,7 +477,7 @@ static void wg_gemms(const wg_job *j, int64_t groups, const float *v, int xi0, i
 }
 
 /* The output transform of output channels [k0, k0 + kn) of image n for the groups of a block,
- * m at row k0 of M; 16 tiles a vector where j->out512. */
+ * m at row k0 of M; 16 tiles a vector where j->k512. */
 static inline __attribute__((always_inline)) WG_AVX2 void
 wg_outputs(const int a, const wg_job *j, int64_t n, const vd_wg_out *go, int64_t groups,
            int64_t k0, int64_t kn, const float *m) {
@@ -510,8 +486,9 @@ wg_outputs(const int a, const wg_job *j, int64_t n, const vd_wg_out *go, int64_t
     float *y = j->y + (n * p->o + k0) * oplane;
     const float *res = j->res ? j->res + (n * p->o + k0) * oplane : NULL;
     const float *bias = j->bias ? j->bias + k0 : NULL;
-    if (j->out512) {
-        j->out512(a, m, p->tb, p->mstride, go, groups, kn, bias, y, res, oplane, p->ow, j->act);
+    if (j->k512) {
+        j->k512->wg_output(a, m, p->tb, p->mstride, go, groups, kn, bias, y, res, oplane, p->ow,
+                           j->act);
         return;
     }
     for (int64_t k = 0; k < kn; k++)
@@ -618,11 +595,7 @@ void vd_cpu_winograd_conv2d(const vd_cpu_ctx *ctx, vd_tensor *dst, const void *u
     char *sc = ctx->scratch;
     wg_job j = {&p, dst->src[0]->data, dst->src[2] ? dst->src[2]->data : NULL,
                 dst->src[3] ? dst->src[3]->data : NULL, u, dst->data, dst->p.conv.act, sc,
-                sc + wg_shared_bytes(&p), wg_thread_bytes(&p), NULL, NULL, 0, 0, 0};
-    if (vd_cpu_has_avx512() && (wg512_in_emulated || __builtin_cpu_supports("avx512f"))) {
-        j.in512 = wg512_in_emulated ? wg512_in_emulated : VD_WG512_INPUT;
-        j.out512 = wg512_out_emulated ? wg512_out_emulated : VD_WG512_OUTPUT;
-    }
+                sc + wg_shared_bytes(&p), wg_thread_bytes(&p), vd_cpu_avx512_kernels(), 0, 0, 0};
     if (!p.shared) {
         vd_pool_run(ctx->pool, (int)(p.n * p.blocks), wg_block_task, &j);
         return;

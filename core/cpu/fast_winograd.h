@@ -67,18 +67,15 @@ typedef void vd_wg512_output_fn(int a, const float *m, int64_t tb, int64_t mstri
                                 const float *bias, float *y, const float *res, int64_t oplane,
                                 int64_t ow, vd_act act);
 
-/* The transforms compiled for AVX-512F (call only when the CPU has it). Tests build the same
- * source with SIMDe under other names and run it through vd_cpu_wg512_emulate. */
+/* The transforms compiled for AVX-512F (call only when the CPU has it; fast_mm.h's
+ * vd_cpu_avx512_kernels picks them). Tests build the same source with SIMDe under other
+ * names. */
 #ifndef VD_WG512_INPUT
 #define VD_WG512_INPUT vd_wg512_input
 #define VD_WG512_OUTPUT vd_wg512_output
 #endif
 vd_wg512_input_fn VD_WG512_INPUT;
 vd_wg512_output_fn VD_WG512_OUTPUT;
-
-/* Tests: the AVX-512 transforms Winograd runs when vd_cpu_has_avx512() (NULL: the native
- * ones). Process-wide; not for use while kernels run. */
-void vd_cpu_wg512_emulate(vd_wg512_input_fn *input, vd_wg512_output_fn *output);
 
 #if VD_HAVE_AVX2_CODE
 
@@ -166,6 +163,23 @@ static inline void vd_wg_store2(const float *f0, const float *f1, const vd_wg_ou
         o[1] = OP(fmadd_ps)(OP(set1_ps)(2.0f), d2_, d1_);                                       \
         o[2] = OP(fmadd_ps)(OP(set1_ps)(4.0f), s2_, s1_);                                       \
         o[3] = OP(add_ps)(OP(fmadd_ps)(OP(set1_ps)(8.0f), d2_, d1_), m[5]);                     \
+    } while (0)
+
+/* Bias and (without residual: wg_shape_fits) the activation on the m vectors of one output
+ * row; ReLU comes after the residual, in the stores. ACT: the width's vd_avx2_act. */
+#define VD_WG_ROW_EPILOGUE(OP, ACT, LANES, m, o, bias, act)                                    \
+    do {                                                                                        \
+        const __typeof__(o[0]) b_ = OP(set1_ps)(bias);                                          \
+        for (int px_ = 0; px_ < (m); px_++) o[px_] = OP(add_ps)(o[px_], b_);                    \
+        if ((act) == VD_ACT_RELU || (act) == VD_ACT_NONE) break;                                \
+        if (vd_avx2_act_ok(act)) {                                                              \
+            for (int px_ = 0; px_ < (m); px_++) o[px_] = ACT(act, o[px_]);                      \
+            break;                                                                              \
+        }                                                                                       \
+        float buf_[4 * (LANES)];                                                                \
+        for (int px_ = 0; px_ < (m); px_++) OP(storeu_ps)(buf_ + px_ * (LANES), o[px_]);        \
+        vd_cpu_act_row(act, buf_, (m) * (LANES));                                               \
+        for (int px_ = 0; px_ < (m); px_++) o[px_] = OP(loadu_ps)(buf_ + px_ * (LANES));        \
     } while (0)
 
 /* The 4 vectors of an output row (pixel px, lanes = tiles) -> s[i]: 4 pixels of lanes i and

@@ -19,10 +19,8 @@
 
 #if VD_HAVE_AVX2_CODE
 
-#define WG512_INLINE VD_AVX512_INLINE
-
 /* row r of lane i of group g: 8 floats, the first a the tile's (vd_wg_rows) */
-WG512_INLINE __m256 row8(const float *xc, const vd_wg_rows *g, int r, int i, float *edge) {
+VD_AVX512_INLINE __m256 row8(const float *xc, const vd_wg_rows *g, int r, int i, float *edge) {
     int64_t s = g->src[r][i];
     if (s >= 0) return _mm256_loadu_ps(xc + s);
     if (s == -1) return _mm256_setzero_ps();
@@ -34,7 +32,7 @@ WG512_INLINE __m256 row8(const float *xc, const vd_wg_rows *g, int r, int i, flo
 
 /* One channel of the groups g0 and g1 (NULL: none, zeros): a*a vectors of 16 tiles at
  * v + xi * vstride. */
-WG512_INLINE void input_pair(const int a, const float *xc, const vd_wg_rows *g0,
+VD_AVX512_INLINE void input_pair(const int a, const float *xc, const vd_wg_rows *g0,
                              const vd_wg_rows *g1, float *e0, float *e1, float *v,
                              int64_t vstride) {
     v16 tmp[6][6]; /* [tile row r][column j'] = (d B)[r][j'], lanes = tiles */
@@ -76,7 +74,7 @@ WG512_INLINE void input_pair(const int a, const float *xc, const vd_wg_rows *g0,
     }
 }
 
-WG512_INLINE void input_loop(const int a, const float *xn, int64_t plane,
+VD_AVX512_INLINE void input_loop(const int a, const float *xn, int64_t plane,
                              const vd_wg_rows *rows, int64_t groups, int64_t c0, int64_t c1,
                              int64_t c_all, float *edge, float *v, int64_t vstride) {
     for (int64_t c = c0; c < c1; c++)
@@ -99,24 +97,8 @@ VD_AVX512 void VD_WG512_INPUT(int a, const float *xn, int64_t plane, const vd_wg
     else input_loop(4, xn, plane, rows, groups, c0, c1, c_all, edge, v, vstride);
 }
 
-/* Bias and (without residual) the activation on the m vectors of one output row, as
- * fast_winograd.c's wg_row_epilogue does on 8 lanes. */
-WG512_INLINE void row_epilogue(const int m, v16 *o, float bias, vd_act act) {
-    const v16 vb = V(set1_ps)(bias);
-    for (int px = 0; px < m; px++) o[px] = V(add_ps)(o[px], vb);
-    if (act == VD_ACT_RELU || act == VD_ACT_NONE) return; /* ReLU after the residual */
-    if (vd_avx2_act_ok(act)) {
-        for (int px = 0; px < m; px++) o[px] = vd_avx512_act(act, o[px]);
-        return;
-    }
-    float buf[64];
-    for (int px = 0; px < m; px++) V(storeu_ps)(buf + px * 16, o[px]);
-    vd_cpu_act_row(act, buf, m * 16);
-    for (int px = 0; px < m; px++) o[px] = V(loadu_ps)(buf + px * 16);
-}
-
 /* One output channel of the groups g0 and g1 (NULL: none; its lanes of M are not read). */
-WG512_INLINE void output_pair(const int a, const float *mm, int64_t mstride, float bias,
+VD_AVX512_INLINE void output_pair(const int a, const float *mm, int64_t mstride, float bias,
                               const vd_wg_out *g0, const vd_wg_out *g1, int64_t ow, float *yk,
                               const float *rk, vd_act act) {
     const int m = a - 2;
@@ -133,7 +115,7 @@ WG512_INLINE void output_pair(const int a, const float *mm, int64_t mstride, flo
         v16 row[6], o[4];
         for (int j = 0; j < a; j++) row[j] = t[j][py];
         VD_WG_AT(V, a, row, o);
-        row_epilogue(m, o, bias, act);
+        VD_WG_ROW_EPILOGUE(V, vd_avx512_act, 16, m, o, bias, act);
         if (m == 2) { /* 2 pixels per tile: through a buffer */
             float f[2][16];
             V(storeu_ps)(f[0], o[0]);
@@ -152,7 +134,7 @@ WG512_INLINE void output_pair(const int a, const float *mm, int64_t mstride, flo
     }
 }
 
-WG512_INLINE void output_loop(const int a, const float *m, int64_t tb, int64_t mstride,
+VD_AVX512_INLINE void output_loop(const int a, const float *m, int64_t tb, int64_t mstride,
                               const vd_wg_out *go, int64_t groups, int64_t kn, const float *bias,
                               float *y, const float *res, int64_t oplane, int64_t ow,
                               vd_act act) {

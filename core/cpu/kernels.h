@@ -51,11 +51,11 @@ size_t vd_cpu_fast_topk_scratch(const vd_tensor *dst, int n_threads);
 
 /* 1 when the CPU has AVX2 and FMA, or as forced by vd_cpu_force_isa. */
 int vd_cpu_has_avx2(void);
-/* 1 when vd_mm runs its AVX-512 micro-kernel (fast_mm_avx512.c): the CPU has AVX-512F, AVX2
- * and FMA (every other fast kernel stays AVX2), or as forced. */
+/* 1 when vd_mm and the Winograd transforms run their AVX-512 kernels (fast_*_avx512.c): the
+ * CPU has AVX-512F, AVX2 and FMA (every other fast kernel stays AVX2), or as forced. */
 int vd_cpu_has_avx512(void);
-/* Tests: 0 forces the plain C kernels, 1 AVX2, 2 AVX2 with vd_mm's AVX-512 kernel (native, or
- * the one given to vd_cpu_mm512_emulate; else 1), when compiled for x86-64; -1 automatic.
+/* Tests: 0 forces the plain C kernels, 1 AVX2, 2 AVX2 with the AVX-512 kernels (native, or
+ * those given to vd_cpu_avx512_emulate; else 1), when compiled for x86-64; -1 automatic.
  * Process-wide; not for use while kernels run. */
 void vd_cpu_force_isa(int level);
 
